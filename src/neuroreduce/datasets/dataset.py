@@ -1,0 +1,119 @@
+"""The in-memory dataset: input currents and output voltages of many trials, self-described."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from neuroreduce.errors import DatasetError
+
+SPLIT_NAMES: tuple[str, ...] = ("train", "valid", "test")
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Input/output sequences of many trials on one time grid.
+
+    Attributes:
+        inputs: Injected currents, shape ``[trial, time, input]``, float32, in ``input_units``.
+        outputs: Recorded signals, shape ``[trial, time, output]``, float32, in ``output_units``.
+        dt_ms: Sampling interval (ms); sample ``k`` is at ``k * dt_ms``.
+        input_names: One name per input channel.
+        output_names: One name per output channel.
+        input_units: Unit of ``inputs`` (default nA).
+        output_units: Unit of ``outputs`` (default mV).
+        families: Stimulus family of each trial (e.g. ``"step"``), length ``trial``.
+        stimulus_params: JSON text of each trial's stimulus parameters, length ``trial``.
+        split: Split of each trial: 0 = train, 1 = valid, 2 = test (int8, length ``trial``),
+            or ``None`` if not assigned yet.
+        provenance: Simulator, versions and settings that produced the data (JSON-able).
+    """
+
+    inputs: np.ndarray
+    outputs: np.ndarray
+    dt_ms: float
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    input_units: str = "nA"
+    output_units: str = "mV"
+    families: tuple[str, ...] = ()
+    stimulus_params: tuple[str, ...] = ()
+    split: np.ndarray | None = None
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        inputs = np.ascontiguousarray(self.inputs, dtype=np.float32)
+        outputs = np.ascontiguousarray(self.outputs, dtype=np.float32)
+        object.__setattr__(self, "inputs", inputs)
+        object.__setattr__(self, "outputs", outputs)
+        object.__setattr__(self, "input_names", tuple(self.input_names))
+        object.__setattr__(self, "output_names", tuple(self.output_names))
+        if inputs.ndim != 3 or outputs.ndim != 3:
+            raise DatasetError(
+                f"inputs and outputs must be [trial, time, channel]; got {inputs.shape} and "
+                f"{outputs.shape}"
+            )
+        if inputs.shape[:2] != outputs.shape[:2]:
+            raise DatasetError(
+                f"inputs {inputs.shape} and outputs {outputs.shape} differ in trials or time"
+            )
+        if inputs.shape[2] != len(self.input_names) or outputs.shape[2] != len(self.output_names):
+            raise DatasetError(
+                f"{len(self.input_names)} input names / {len(self.output_names)} output names do "
+                f"not match arrays {inputs.shape} / {outputs.shape}"
+            )
+        if not (np.isfinite(inputs).all() and np.isfinite(outputs).all()):
+            raise DatasetError("dataset contains NaN or inf values")
+        if not self.dt_ms > 0:
+            raise DatasetError(f"dt_ms must be > 0, got {self.dt_ms}")
+        n = inputs.shape[0]
+        if not self.families:
+            object.__setattr__(self, "families", ("unknown",) * n)
+        if not self.stimulus_params:
+            object.__setattr__(self, "stimulus_params", ("{}",) * n)
+        object.__setattr__(self, "families", tuple(self.families))
+        object.__setattr__(self, "stimulus_params", tuple(self.stimulus_params))
+        if len(self.families) != n or len(self.stimulus_params) != n:
+            raise DatasetError(f"families/stimulus_params need one entry per trial ({n})")
+        if self.split is not None:
+            split = np.asarray(self.split, dtype=np.int8)
+            if split.shape != (n,) or not np.isin(split, (0, 1, 2)).all():
+                raise DatasetError(f"split must be {n} values in {{0, 1, 2}}")
+            object.__setattr__(self, "split", split)
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.inputs.shape[0])
+
+    @property
+    def n_time(self) -> int:
+        return int(self.inputs.shape[1])
+
+    def indices(self, split: str) -> np.ndarray:
+        """Trial indices of split ``"train"``, ``"valid"`` or ``"test"``."""
+        if split not in SPLIT_NAMES:
+            raise DatasetError(f"unknown split {split!r}; use one of {', '.join(SPLIT_NAMES)}")
+        if self.split is None:
+            raise DatasetError("dataset has no split assignment; call with_splits() first")
+        return np.flatnonzero(self.split == SPLIT_NAMES.index(split))
+
+    def content_hash(self) -> str:
+        """SHA-256 over arrays, names, units, dt and split: the dataset's fingerprint."""
+        h = hashlib.sha256()
+        for arr in (self.inputs, self.outputs):
+            h.update(str(arr.shape).encode())
+            h.update(arr.tobytes())
+        meta = {
+            "dt_ms": float(self.dt_ms),
+            "input_names": list(self.input_names),
+            "output_names": list(self.output_names),
+            "units": [self.input_units, self.output_units],
+            "split": None if self.split is None else self.split.tolist(),
+        }
+        h.update(json.dumps(meta, sort_keys=True).encode())
+        return h.hexdigest()
