@@ -24,6 +24,8 @@ class Scenario:
         amplitude_range_na: (min, max) peak amplitude of injected currents (nA) used by the
             stimulus generator for this scenario.
         ablated: Neurons whose chemical and electrical connections are removed.
+        simulator: Which simulator family runs it: ``"celegans"`` (c302 network in NEURON) or
+            ``"toy"`` (closed-form linear system, for tests and tutorials).
         reference: Where the scenario comes from.
     """
 
@@ -34,6 +36,7 @@ class Scenario:
     duration_ms: float = 500.0
     amplitude_range_na: tuple[float, float] = (0.0, 0.005)
     ablated: tuple[str, ...] = ()
+    simulator: str = "celegans"
     reference: str = ""
 
     def __post_init__(self) -> None:
@@ -82,5 +85,21 @@ FCM = register_scenario(
         duration_ms=500.0,
         amplitude_range_na=(0.0, 0.005),
         reference="Barbulescu et al. 2023, Sci. Rep. 13:11542 (Experimental setting, Data)",
+    )
+)
+
+TOY = register_scenario(
+    Scenario(
+        name="toy",
+        description=(
+            "Closed-form linear stand-in (4 inputs -> 4 low-pass outputs) for tests and quick "
+            "tutorials; no NEURON needed."
+        ),
+        inputs=("in0", "in1", "in2", "in3"),
+        outputs=("out0", "out1", "out2", "out3"),
+        duration_ms=100.0,
+        amplitude_range_na=(0.0, 1.0),
+        simulator="toy",
+        reference="neuroreduce.simulators.toy",
     )
 )

@@ -1,0 +1,144 @@
+"""Evaluate a trained run: free-running prediction of whole sequences, errors per split and neuron.
+
+Writes ``results.json`` (everything, machine-readable) and ``results.csv`` (one row per split x
+output x statistic) into the run folder, and ``predictions.h5``-free: predictions are recomputed
+on demand by the report (they are cheap).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroreduce._io import write_json_atomic, write_text_atomic
+from neuroreduce.datasets.dataset import SPLIT_NAMES, Dataset
+from neuroreduce.errors import DatasetError
+from neuroreduce.evaluation.metrics import nrmse, rmse, value_range
+
+RESULTS_JSON = "results.json"
+RESULTS_CSV = "results.csv"
+
+
+@dataclass(frozen=True)
+class SplitErrors:
+    """Errors of every ensemble member on one split.
+
+    Attributes:
+        split: ``"train"``, ``"valid"`` or ``"test"``.
+        n_trials: Number of trials in the split.
+        rmse: Pooled RMSE over all outputs per member, shape ``[member]`` (output units).
+        nrmse: Pooled RMSE / pooled range, shape ``[member]`` (dimensionless).
+        rmse_per_output: shape ``[member, output]`` (output units).
+        nrmse_per_output: RMSE / range of each output, shape ``[member, output]``.
+        output_range: Range (max - min) of each true output on this split, ``[output]``.
+    """
+
+    split: str
+    n_trials: int
+    rmse: np.ndarray
+    nrmse: np.ndarray
+    rmse_per_output: np.ndarray
+    nrmse_per_output: np.ndarray
+    output_range: np.ndarray
+
+
+def split_errors(split: str, y_true: np.ndarray, y_pred: np.ndarray) -> SplitErrors:
+    """Compute :class:`SplitErrors` from true ``[trial, time, output]`` and predicted
+    ``[member, trial, time, output]`` arrays."""
+    if y_pred.ndim != 4 or y_pred.shape[1:] != y_true.shape:
+        raise DatasetError(
+            f"predictions {y_pred.shape} do not match [member, *{y_true.shape}] for split {split}"
+        )
+    flat_true = y_true.reshape(y_true.shape[0], -1, 1)
+    pooled_range = float(flat_true.max() - flat_true.min())
+    per_rmse = np.stack([rmse(y_true, p) for p in y_pred])
+    per_nrmse = np.stack([nrmse(y_true, p) for p in y_pred])
+    pooled_rmse = np.array([float(rmse(flat_true, p.reshape(flat_true.shape))[0]) for p in y_pred])
+    pooled_nrmse = pooled_rmse / pooled_range if pooled_range > 0 else np.full_like(pooled_rmse, np.nan)
+    return SplitErrors(
+        split=split,
+        n_trials=int(y_true.shape[0]),
+        rmse=pooled_rmse,
+        nrmse=pooled_nrmse,
+        rmse_per_output=per_rmse,
+        nrmse_per_output=per_nrmse,
+        output_range=value_range(y_true),
+    )
+
+
+def _stats(values: np.ndarray) -> dict[str, Any]:
+    values = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values, ddof=1)) if values.size > 1 else 0.0,
+        "min": float(np.min(values)),
+        "max": float(np.max(values)),
+        "per_seed": values.tolist(),
+    }
+
+
+def summarise(
+    errors: list[SplitErrors], *, output_names: tuple[str, ...], seeds: tuple[int, ...]
+) -> dict[str, Any]:
+    """Turn per-split errors into the JSON-able results structure (mean ± std over seeds)."""
+    out: dict[str, Any] = {"seeds": list(seeds), "output_names": list(output_names), "splits": {}}
+    for e in errors:
+        out["splits"][e.split] = {
+            "n_trials": e.n_trials,
+            "rmse": _stats(e.rmse),
+            "nrmse": _stats(e.nrmse),
+            "output_range": dict(zip(output_names, e.output_range.tolist(), strict=True)),
+            "per_output": {
+                name: {
+                    "rmse": _stats(e.rmse_per_output[:, j]),
+                    "nrmse": _stats(e.nrmse_per_output[:, j]),
+                }
+                for j, name in enumerate(output_names)
+            },
+        }
+    return out
+
+
+def results_csv(results: dict[str, Any]) -> str:
+    """CSV text: split, output (``ALL`` for pooled), metric, mean, std, min, max, n_seeds."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["split", "output", "metric", "mean", "std", "min", "max", "n_seeds"])
+    for split, s in results["splits"].items():
+        rows = [("ALL", s)] + list(s["per_output"].items())
+        for output, block in rows:
+            for metric in ("rmse", "nrmse"):
+                st = block[metric]
+                w.writerow(
+                    [split, output, metric, f"{st['mean']:.6g}", f"{st['std']:.6g}",
+                     f"{st['min']:.6g}", f"{st['max']:.6g}", len(st["per_seed"])]
+                )
+    return buf.getvalue()
+
+
+def evaluate_predictions(
+    dataset: Dataset, predictions: np.ndarray, *, seeds: tuple[int, ...]
+) -> dict[str, Any]:
+    """Errors of ``predictions`` ``[member, trial, time, output]`` against ``dataset`` per split.
+
+    Splits with no trials are skipped.
+    """
+    errors = []
+    for split in SPLIT_NAMES:
+        idx = dataset.indices(split)
+        if idx.size:
+            errors.append(split_errors(split, dataset.outputs[idx], predictions[:, idx]))
+    return summarise(errors, output_names=dataset.output_names, seeds=seeds)
+
+
+def write_results(run_dir: str | Path, results: dict[str, Any]) -> tuple[Path, Path]:
+    """Write ``results.json`` and ``results.csv`` into ``run_dir`` atomically."""
+    run_dir = Path(run_dir)
+    write_json_atomic(run_dir / RESULTS_JSON, results)
+    write_text_atomic(run_dir / RESULTS_CSV, results_csv(results))
+    return run_dir / RESULTS_JSON, run_dir / RESULTS_CSV

@@ -1,0 +1,160 @@
+"""Figures in the paper's layout: test sequences (true vs predicted), inputs, loss curves, errors.
+
+Every function takes plain arrays, writes one PNG and returns its path. matplotlib runs with the
+non-interactive Agg backend (no screen needed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from neuroreduce._io import atomic_path  # noqa: E402
+
+_TRUE_STYLE = {"color": "black", "lw": 1.4, "label": "simulator (true)"}
+_PRED_COLOR = "tab:orange"
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return path
+
+
+def plot_test_sequences(
+    path: str | Path,
+    *,
+    time_ms: np.ndarray,
+    inputs: np.ndarray,
+    outputs_true: np.ndarray,
+    outputs_pred: np.ndarray,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    trial_labels: Sequence[str],
+    input_units: str = "nA",
+    output_units: str = "mV",
+    title: str = "",
+) -> Path:
+    """One column per shown trial: inputs on top, then one row per output neuron.
+
+    Args:
+        time_ms: Sample times, shape ``[time]`` (ms).
+        inputs: ``[trial, time, input]`` in ``input_units``.
+        outputs_true: ``[trial, time, output]`` in ``output_units``.
+        outputs_pred: ``[member, trial, time, output]``; the member mean is drawn as a line and
+            the member min-max as a band.
+        trial_labels: One title per trial (e.g. ``"test #3 (chirp)"``).
+    """
+    n_trials, _, n_out = outputs_true.shape
+    fig, axes = plt.subplots(
+        n_out + 1, n_trials, figsize=(3.6 * n_trials, 1.5 * (n_out + 1)), sharex=True,
+        squeeze=False,
+    )
+    mean = outputs_pred.mean(axis=0)
+    lo, hi = outputs_pred.min(axis=0), outputs_pred.max(axis=0)
+    for c in range(n_trials):
+        ax = axes[0, c]
+        for i, name in enumerate(input_names):
+            ax.plot(time_ms, inputs[c, :, i], lw=1.0, label=name)
+        ax.set_title(trial_labels[c], fontsize=9)
+        if c == 0:
+            ax.set_ylabel(f"input ({input_units})", fontsize=8)
+            ax.legend(fontsize=6, ncol=2, loc="upper right", frameon=False)
+        for j, name in enumerate(output_names):
+            ax = axes[j + 1, c]
+            ax.plot(time_ms, outputs_true[c, :, j], **_TRUE_STYLE)
+            ax.plot(time_ms, mean[c, :, j], color=_PRED_COLOR, lw=1.2, ls="--",
+                    label="surrogate (seed mean)")
+            if outputs_pred.shape[0] > 1:
+                ax.fill_between(time_ms, lo[c, :, j], hi[c, :, j], color=_PRED_COLOR, alpha=0.25,
+                                lw=0, label="seed min-max")
+            if c == 0:
+                ax.set_ylabel(f"{name} ({output_units})", fontsize=8)
+            if j == 0 and c == n_trials - 1:
+                ax.legend(fontsize=6, loc="upper right", frameon=False)
+    for ax in axes.ravel():
+        ax.tick_params(labelsize=7)
+    for c in range(n_trials):
+        axes[-1, c].set_xlabel("time (ms)", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def plot_loss_curves(
+    path: str | Path,
+    *,
+    epochs: np.ndarray,
+    train_loss: np.ndarray,
+    valid_loss: np.ndarray,
+    best_epochs: Sequence[int] | None = None,
+    loss_name: str = "loss",
+    title: str = "",
+) -> Path:
+    """Training and validation loss vs epoch: seed mean as a line, seed min-max as a band.
+
+    Args:
+        epochs: ``[epoch]`` epoch numbers.
+        train_loss: ``[member, epoch]`` (normalised units).
+        valid_loss: ``[member, epoch]``.
+        best_epochs: Each member's best-validation epoch, marked with dots.
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for loss, color, label in ((train_loss, "tab:blue", "training"),
+                               (valid_loss, "tab:red", "validation")):
+        ax.plot(epochs, np.nanmean(loss, axis=0), color=color, lw=1.4, label=f"{label} (seed mean)")
+        if loss.shape[0] > 1:
+            ax.fill_between(epochs, np.nanmin(loss, axis=0), np.nanmax(loss, axis=0), color=color,
+                            alpha=0.2, lw=0, label=f"{label} (seed min-max)")
+    if best_epochs is not None:
+        idx = {int(e): k for k, e in enumerate(epochs)}
+        pts = [(e, valid_loss[m, idx[int(e)]]) for m, e in enumerate(best_epochs) if int(e) in idx]
+        if pts:
+            ax.scatter(*zip(*pts, strict=True), s=14, color="tab:red", zorder=3,
+                       label="best validation epoch")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{loss_name} (normalised outputs)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def plot_errors_per_output(
+    path: str | Path,
+    *,
+    output_names: Sequence[str],
+    per_split: dict[str, tuple[np.ndarray, np.ndarray]],
+    units: str = "mV",
+    title: str = "",
+) -> Path:
+    """Grouped bars of RMSE per output neuron and split, with the seed std as error bars.
+
+    Args:
+        per_split: ``split -> (mean [output], std [output])`` in ``units``.
+    """
+    fig, ax = plt.subplots(figsize=(1.3 * len(output_names) + 3, 3.4))
+    n = len(per_split)
+    width = 0.8 / max(n, 1)
+    x = np.arange(len(output_names))
+    for k, (split, (mean, std)) in enumerate(per_split.items()):
+        ax.bar(x + (k - (n - 1) / 2) * width, mean, width, yerr=std, capsize=3, label=split)
+    ax.set_xticks(x, list(output_names))
+    ax.set_ylabel(f"RMSE ({units})")
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3, axis="y")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, Path(path))
