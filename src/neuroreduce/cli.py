@@ -1,0 +1,179 @@
+"""The ``neuroreduce`` command line: a thin typer layer, one library call per command."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from neuroreduce.errors import NeuroreduceError
+
+app = typer.Typer(
+    name="neuroreduce",
+    help=(
+        "Reduced-order surrogates of detailed neural simulations. Pipeline: "
+        "simulate -> train -> evaluate -> report (or `neuroreduce demo` for all of it)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(func: F) -> F:
+    """Turn user-caused errors into one red line and exit status 2 (interrupt: 130)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NeuroreduceError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("[bold red]interrupted[/]: finished files were kept, nothing half-written "
+                      "was left; re-run the same command to continue.")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@friendly_errors
+def simulate(
+    scenario: Annotated[str, typer.Argument(help="Scenario name, e.g. fcm (see `neuroreduce scenarios`).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="HDF5 dataset file to write.")],
+    stimuli: Annotated[int, typer.Option(help="Number of stimuli (trials).")] = 40,
+    dt_out: Annotated[float, typer.Option(help="Sampling interval of inputs/outputs (ms).")] = 0.5,
+    seed: Annotated[int, typer.Option(help="Seed of the stimuli and of the split.")] = 0,
+    parameter_set: Annotated[str | None, typer.Option(help="c302 parameter set (default: the simulator's).")] = None,
+    reader: Annotated[str, typer.Option(help="Connectome reader.")] = "default",
+    dt: Annotated[float, typer.Option(help="NEURON integration step (ms).")] = 0.05,
+    ablate: Annotated[list[str] | None, typer.Option(help="Neuron to ablate (repeatable).")] = None,
+    workers: Annotated[int, typer.Option(help="Parallel simulation processes.")] = 1,
+) -> None:
+    """Simulate a scenario under a diverse, seeded stimulus set and write a dataset file."""
+    from neuroreduce.pipeline import SimulationSettings, simulate as run
+
+    settings = SimulationSettings(parameter_set=parameter_set, reader=reader, dt_ms=dt,
+                                  ablated=tuple(ablate or ()), workers=workers)
+    ds = run(scenario, n_stimuli=stimuli, dt_out_ms=dt_out, seed=seed, settings=settings,
+             out=output, progress=True)
+    out.print(f"wrote {output}: {ds.n_trials} trials x {ds.n_time} samples (dt {ds.dt_ms} ms), "
+              f"inputs {', '.join(ds.input_names)}, outputs {', '.join(ds.output_names)}")
+
+
+@app.command()
+@friendly_errors
+def train(
+    dataset: Annotated[Path, typer.Argument(help="Dataset file (HDF5) from `neuroreduce simulate` or an importer.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Run folder to write.")],
+    model: Annotated[str, typer.Option(help="Recurrent cell: rnn, lstm or gru.")] = "gru",
+    hidden: Annotated[int, typer.Option(help="Hidden units of the recurrent layer.")] = 4,
+    seeds: Annotated[int, typer.Option(help="Number of seeds, trained together as one ensemble.")] = 10,
+    first_seed: Annotated[int, typer.Option(help="Seeds are first_seed .. first_seed+seeds-1.")] = 0,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (best validation epoch is kept).")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Minibatch size (trials).")] = 32,
+    lr: Annotated[float | None, typer.Option(help="Adam learning rate (default: paper's per model).")] = None,
+    loss: Annotated[str, typer.Option(help="Loss: rmse (paper) or mse.")] = "rmse",
+    patience: Annotated[int | None, typer.Option(help="Early-stopping patience in epochs (default: off).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run in the same folder.")] = True,
+) -> None:
+    """Train a seed ensemble of surrogates on a dataset's train split (best validation kept)."""
+    from neuroreduce.pipeline import train_from_file
+    from neuroreduce.training import TrainConfig
+
+    config = TrainConfig(model=model, hidden=hidden,
+                         seeds=tuple(range(first_seed, first_seed + seeds)), epochs=epochs,
+                         batch_size=batch_size, learning_rate=lr, loss=loss,
+                         early_stopping_patience=patience)
+    train_from_file(dataset, config, output, resume=resume, progress=True)
+    out.print(f"trained {model.upper()}-{hidden} x {seeds} seeds -> {output}")
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="Run folder from `neuroreduce train`.")],
+    dataset: Annotated[Path | None, typer.Option(help="Dataset file (default: the one trained on).")] = None,
+) -> None:
+    """RMSE per split and output neuron (mean ± std over seeds); writes results.json/.csv."""
+    from neuroreduce.pipeline import evaluate as run_eval
+
+    results = run_eval(run, dataset_path=dataset)
+    units = results.get("output_units", "")
+    table = Table(title=f"{run}: free-running RMSE ({units}), mean ± std over "
+                        f"{len(results['seeds'])} seeds")
+    names = results["output_names"]
+    for col in ["split", "all outputs", "NRMSE", *names]:
+        table.add_column(col, justify="right")
+    for split, s in results["splits"].items():
+        table.add_row(split, _ms(s["rmse"]), _ms(s["nrmse"]),
+                      *[_ms(s["per_output"][n]["rmse"]) for n in names])
+    out.print(table)
+    out.print(f"wrote {run / 'results.json'} and {run / 'results.csv'}")
+
+
+def _ms(stats: dict[str, Any]) -> str:
+    return f"{stats['mean']:.3g} ± {stats['std']:.2g}"
+
+
+@app.command()
+@friendly_errors
+def report(
+    run: Annotated[Path, typer.Argument(help="Run folder from `neuroreduce train`.")],
+    dataset: Annotated[Path | None, typer.Option(help="Dataset file (default: the one trained on).")] = None,
+) -> None:
+    """Figures (test sequences, inputs, loss curves, errors) and a static HTML page."""
+    from neuroreduce.reporting.report import make_report
+
+    page = make_report(run, dataset_path=dataset)
+    out.print(f"report: {page}")
+
+
+@app.command()
+@friendly_errors
+def demo(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the runs and reports.")] = Path("neuroreduce-demo"),
+    seeds: Annotated[int, typer.Option(help="Seeds per ensemble.")] = 5,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 150,
+    workers: Annotated[int, typer.Option(help="Simulation processes.")] = 2,
+) -> None:
+    """Everything on defaults: simulate FCM (cached), train GRU-4 and GRU-8 ensembles, evaluate,
+    report."""
+    from neuroreduce.demo import DemoConfig, run_demo
+
+    result = run_demo(output, config=DemoConfig(seeds=seeds, epochs=epochs, workers=workers),
+                      progress=True)
+    out.print(f"dataset: {result.dataset}")
+    for label, page in result.reports.items():
+        out.print(f"{label} report: {page}")
+    out.print(f"demo finished in {result.seconds:.0f} s")
+
+
+@app.command()
+def scenarios() -> None:
+    """List the registered scenarios with their inputs and outputs."""
+    from neuroreduce.scenarios import get_scenario, list_scenarios
+
+    table = Table(title="scenarios")
+    for col in ("name", "inputs (nA)", "outputs (mV)", "ms", "description"):
+        table.add_column(col)
+    for name in list_scenarios():
+        s = get_scenario(name)
+        table.add_row(name, ", ".join(s.inputs), ", ".join(s.outputs), f"{s.duration_ms:g}",
+                      s.description)
+    out.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,224 @@
+"""The pipeline's public entry points: simulate -> dataset -> train -> evaluate.
+
+Each CLI command calls exactly one function of this module (or of ``reporting``/``demo``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroreduce._io import write_json_atomic
+from neuroreduce.datasets.dataset import Dataset
+from neuroreduce.errors import CheckpointError, ConfigError, DatasetError
+from neuroreduce.scenarios import Scenario, get_scenario
+
+DATASET_LINK = "dataset.json"
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """How the high-fidelity model is run (ignored by the toy simulator where not applicable).
+
+    Attributes:
+        parameter_set: c302 parameter set (``None``: the simulator's default).
+        reader: Connectome reader name.
+        dt_ms: Integration time step (ms).
+        ablated: Neurons whose connections are removed.
+        workers: Worker processes (one network each).
+    """
+
+    parameter_set: str | None = None
+    reader: str = "default"
+    dt_ms: float = 0.05
+    ablated: tuple[str, ...] = ()
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {self.workers}")
+        if not self.dt_ms > 0:
+            raise ConfigError(f"integration dt_ms must be > 0, got {self.dt_ms}")
+
+
+def run_simulator(
+    scenario: Scenario,
+    currents: np.ndarray,
+    *,
+    dt_out_ms: float,
+    settings: SimulationSettings,
+    progress: bool = True,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Run the scenario's simulator on ``currents`` ``[trial, time, input]`` (nA).
+
+    Returns:
+        Outputs ``[trial, time, output]`` (mV) and the simulator's provenance.
+    """
+    if scenario.simulator == "toy":
+        from neuroreduce.simulators.toy import LinearToySimulator, ToyConfig
+
+        toy = LinearToySimulator(
+            ToyConfig(n_inputs=len(scenario.inputs), n_outputs=len(scenario.outputs))
+        )
+        return toy.run(currents, dt_out_ms=dt_out_ms), dict(toy.provenance())
+    if scenario.simulator == "celegans":
+        from neuroreduce.simulators.celegans import CelegansConfig
+        from neuroreduce.simulators.parallel import simulate_many
+
+        options: dict[str, Any] = {
+            "scenario": scenario.name,
+            "reader": settings.reader,
+            "dt_ms": settings.dt_ms,
+            "ablated": tuple(settings.ablated),
+        }
+        if settings.parameter_set is not None:
+            options["parameter_set"] = settings.parameter_set
+        config = CelegansConfig(**options)
+        outputs = simulate_many(
+            config, currents, dt_out_ms=dt_out_ms, workers=settings.workers, progress=progress
+        )
+        from dataclasses import asdict
+
+        prov = {"simulator": "celegans", **asdict(config)}
+        return outputs, prov
+    raise ConfigError(f"scenario {scenario.name!r} names unknown simulator {scenario.simulator!r}")
+
+
+def simulate(
+    scenario: str,
+    *,
+    n_stimuli: int = 40,
+    dt_out_ms: float = 0.5,
+    seed: int = 0,
+    settings: SimulationSettings | None = None,
+    split_fractions: tuple[float, float, float] = (0.5, 0.25, 0.25),
+    out: str | Path | None = None,
+    progress: bool = True,
+) -> Dataset:
+    """Simulate a scenario under a seeded diverse stimulus set and build a split dataset.
+
+    Args:
+        scenario: Registered scenario name (e.g. ``"fcm"``).
+        n_stimuli: Number of trials (distinct stimuli).
+        dt_out_ms: Sampling interval of inputs and outputs (ms); 0.5 gives 1001 samples per
+            500 ms trial.
+        seed: Seeds stimuli and the train/valid/test split.
+        settings: Simulator settings (parameter set, reader, dt, ablation, workers).
+        split_fractions: Train/valid/test fractions, stratified by stimulus family.
+        out: If given, the dataset is written there (HDF5, atomically).
+
+    Returns:
+        The dataset (inputs in nA, outputs in mV).
+    """
+    from neuroreduce.datasets.io import save_dataset
+    from neuroreduce.datasets.splits import make_splits
+    from neuroreduce.stimuli import diverse_set
+
+    if n_stimuli < 3:
+        raise ConfigError(f"need at least 3 stimuli (one per split), got {n_stimuli}")
+    settings = settings or SimulationSettings()
+    sc = get_scenario(scenario)
+    stim = diverse_set(sc, dt_ms=dt_out_ms, n_trials=n_stimuli, seed=seed)
+    outputs, sim_prov = run_simulator(
+        sc, stim.currents, dt_out_ms=dt_out_ms, settings=settings, progress=progress
+    )
+    provenance = {
+        "scenario": sc.name,
+        "stimulus_seed": seed,
+        "n_stimuli": n_stimuli,
+        "duration_ms": sc.duration_ms,
+        "split_fractions": list(split_fractions),
+        **{f"simulator.{k}": v for k, v in sim_prov.items()},
+    }
+    dataset = Dataset(
+        inputs=stim.currents,
+        outputs=outputs,
+        dt_ms=dt_out_ms,
+        input_names=sc.inputs,
+        output_names=sc.outputs,
+        families=stim.families,
+        stimulus_params=stim.params,
+        split=make_splits(stim.families, fractions=split_fractions, seed=seed),
+        provenance=provenance,
+    )
+    if out is not None:
+        save_dataset(dataset, out)
+    return dataset
+
+
+def train_from_file(
+    dataset_path: str | Path,
+    config: Any,
+    out_dir: str | Path,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+) -> Any:
+    """Load a dataset file and train ``config`` (a ``TrainConfig``) into ``out_dir``.
+
+    The run folder remembers the dataset's path and content hash (``dataset.json``) so
+    ``evaluate``/``report`` find it again.
+    """
+    from neuroreduce.datasets.io import load_dataset
+    from neuroreduce.training import train
+
+    dataset = load_dataset(dataset_path)
+    result = train(dataset, config, out_dir, resume=resume, progress=progress)
+    write_json_atomic(
+        Path(out_dir) / DATASET_LINK,
+        {"path": str(Path(dataset_path).resolve()), "content_hash": dataset.content_hash()},
+    )
+    return result
+
+
+def dataset_of_run(run_dir: str | Path, dataset_path: str | Path | None = None) -> Dataset:
+    """Load the dataset a run was trained on (or ``dataset_path``), checking its fingerprint."""
+    from neuroreduce.datasets.io import load_dataset
+
+    run_dir = Path(run_dir)
+    link = run_dir / DATASET_LINK
+    expected = None
+    if link.exists():
+        try:
+            info = json.loads(link.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CheckpointError(f"{link} is corrupt ({exc}); pass the dataset with --dataset") from exc
+        expected = info.get("content_hash")
+        dataset_path = dataset_path or info.get("path")
+    if dataset_path is None:
+        raise CheckpointError(
+            f"{run_dir} does not say which dataset it was trained on; pass it with --dataset"
+        )
+    dataset = load_dataset(dataset_path)
+    if expected is not None and dataset.content_hash() != expected:
+        raise DatasetError(
+            f"dataset {dataset_path} has changed since {run_dir} was trained (content hash "
+            "differs); pass the original file with --dataset or retrain"
+        )
+    return dataset
+
+
+def evaluate(run_dir: str | Path, *, dataset_path: str | Path | None = None) -> dict[str, Any]:
+    """Free-running prediction of every trial; RMSE/NRMSE per split and output, mean ± std
+    over seeds. Writes ``results.json`` and ``results.csv`` into ``run_dir``.
+
+    Returns:
+        The results structure (see :func:`neuroreduce.evaluation.evaluate.summarise`).
+    """
+    from neuroreduce.evaluation.evaluate import evaluate_predictions, write_results
+    from neuroreduce.training import check_compatible, load_run, predict
+
+    run = load_run(run_dir)
+    dataset = dataset_of_run(run_dir, dataset_path)
+    check_compatible(run, dataset)
+    predictions = predict(run, dataset.inputs)
+    results = evaluate_predictions(dataset, predictions, seeds=tuple(run.config.seeds))
+    results["run"] = str(Path(run_dir))
+    results["dataset_hash"] = dataset.content_hash()
+    results["output_units"] = dataset.output_units
+    write_results(run_dir, results)
+    return results
