@@ -1,0 +1,80 @@
+"""One tiny end-to-end run of the CLI on the closed-form toy simulator, plus its error paths."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from neuroreduce.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.mark.slow
+def test_simulate_train_evaluate_report_on_toy(tmp_path) -> None:
+    data = tmp_path / "toy.h5"
+    run = tmp_path / "run"
+    r = invoke("simulate", "toy", "--stimuli", "12", "--dt-out", "1.0", "-o", str(data))
+    assert r.exit_code == 0, r.output
+    assert data.exists() and "12 trials x 101 samples" in r.output
+
+    r = invoke("train", str(data), "--model", "gru", "--hidden", "4", "--seeds", "2",
+               "--epochs", "30", "--batch-size", "6", "-o", str(run))
+    assert r.exit_code == 0, r.output
+    for name in ("config.json", "model.safetensors", "history.csv", "normalization.json"):
+        assert (run / name).exists(), name
+
+    r = invoke("evaluate", str(run))
+    assert r.exit_code == 0, r.output
+    results = json.loads((run / "results.json").read_text())
+    assert set(results["splits"]) == {"train", "valid", "test"}
+    test_rmse = results["splits"]["test"]["rmse"]
+    assert len(test_rmse["per_seed"]) == 2
+    # The toy outputs span several mV; a trained GRU-4 must beat predicting zero error-free
+    # range by a wide margin (NRMSE well below the 0.29 of a constant mean predictor).
+    assert results["splits"]["test"]["nrmse"]["mean"] < 0.2
+    rows = list(csv.DictReader((run / "results.csv").open()))
+    assert {r["output"] for r in rows} == {"ALL", "out0", "out1", "out2", "out3"}
+
+    r = invoke("report", str(run))
+    assert r.exit_code == 0, r.output
+    page = run / "report" / "index.html"
+    html = page.read_text()
+    for fig in ("test_sequences.png", "loss_curves.png", "errors_per_output.png"):
+        assert (run / "report" / "figures" / fig).stat().st_size > 10_000
+        assert f"figures/{fig}" in html
+    assert "GRU-4" in html and "RMSE" in html
+
+
+def test_unknown_scenario_is_one_line_error(tmp_path) -> None:
+    r = invoke("simulate", "walking", "-o", str(tmp_path / "x.h5"))
+    assert r.exit_code == 2
+    assert "unknown scenario 'walking'" in r.output and "fcm" in r.output
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_missing_dataset_is_one_line_error(tmp_path) -> None:
+    r = invoke("train", str(tmp_path / "nope.h5"), "-o", str(tmp_path / "run"))
+    assert r.exit_code == 2
+    assert "not found" in r.output and "Traceback" not in r.output
+
+
+def test_missing_run_folder_is_one_line_error(tmp_path) -> None:
+    r = invoke("evaluate", str(tmp_path / "no_run"))
+    assert r.exit_code == 2
+    assert "Traceback" not in r.output
+
+
+def test_help_lists_every_command() -> None:
+    r = invoke("--help")
+    assert r.exit_code == 0
+    for cmd in ("simulate", "train", "evaluate", "report", "demo", "scenarios"):
+        assert cmd in r.output
