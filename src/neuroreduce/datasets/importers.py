@@ -1,0 +1,383 @@
+"""Import datasets from other formats: the paper's ``.dat`` folders, CSV folders, NPZ files.
+
+Every importer returns a :class:`~neuroreduce.datasets.dataset.Dataset` (without a split; use
+:func:`~neuroreduce.datasets.splits.with_splits`) and reports malformed input as a one-line
+:class:`~neuroreduce.errors.DatasetError` naming the file and, for text files, the line.
+Trials (files) are ordered by natural sort of their names (``2.dat`` before ``10.dat``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import zipfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from neuroreduce.datasets.dataset import Dataset
+from neuroreduce.errors import DatasetError
+
+#: Column order of the published FCM data of Barbulescu et al. (2023).
+PAPER_OUTPUT_NAMES: tuple[str, ...] = ("DB1", "LUAL", "PVR", "VB1")
+PAPER_INPUT_NAMES: tuple[str, ...] = ("PLML", "PLMR", "AVBL", "AVBR")
+
+#: Accepted names of the time column in CSV files, with their factor to ms.
+TIME_COLUMNS: dict[str, float] = {"t_ms": 1.0, "time_ms": 1.0, "time_s": 1000.0, "t_s": 1000.0}
+
+_REL_DT_TOL = 1e-3  # allowed relative deviation of time steps from uniform
+
+
+def import_dat_folder(
+    folder: str | os.PathLike[str],
+    *,
+    output_names: Sequence[str] = PAPER_OUTPUT_NAMES,
+    input_names: Sequence[str] = PAPER_INPUT_NAMES,
+    input_units: str = "a.u.",
+    output_units: str = "a.u.",
+    pattern: str = "*.dat",
+) -> Dataset:
+    """Import a folder of the paper's published ``.dat`` files, one trial per file.
+
+    Each file has whitespace-separated columns: a row index, the time in **seconds**, then the
+    outputs (``output_names``, default DB1 LUAL PVR VB1), then the inputs (``input_names``,
+    default PLML PLMR AVBL AVBR). An optional non-numeric header line, blank lines and lines
+    starting with ``#`` are skipped. All files must share one uniform time grid.
+
+    The published files do not state their units, so both default to ``"a.u."``: pass
+    ``input_units="nA", output_units="mV"`` if you know the data are currents and voltages.
+
+    Args:
+        folder: Folder holding the files.
+        output_names: Names of the output columns, in file order.
+        input_names: Names of the input columns, in file order.
+        input_units: Unit label stored for the inputs.
+        output_units: Unit label stored for the outputs.
+        pattern: Glob selecting the files in ``folder``.
+
+    Returns:
+        Dataset with ``inputs [file, time, input]``, ``outputs [file, time, output]`` and
+        ``dt_ms`` inferred from the time column.
+
+    Raises:
+        DatasetError: on a missing/empty folder, ragged or non-numeric rows (naming file and
+            line), a non-uniform time column, or files of different lengths or time steps.
+    """
+    files = _list_files(folder, pattern)
+    n_out, n_in = len(output_names), len(input_names)
+    n_cols = 2 + n_out + n_in
+    trials = []
+    for path in files:
+        rows = _read_whitespace_table(path, n_cols)
+        trials.append((path, rows[:, 1] * 1000.0, rows[:, 2 + n_out :], rows[:, 2 : 2 + n_out]))
+    return _assemble(
+        trials,
+        input_names=input_names,
+        output_names=output_names,
+        input_units=input_units,
+        output_units=output_units,
+        source={"importer": "dat", "folder": str(folder), "pattern": pattern},
+    )
+
+
+def import_csv_folder(
+    folder: str | os.PathLike[str],
+    *,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    input_units: str = "nA",
+    output_units: str = "mV",
+    pattern: str = "*.csv",
+) -> Dataset:
+    """Import a folder of CSV files, one trial per file, columns chosen by header name.
+
+    Each file starts with a header row. It must contain one time column (``t_ms`` or
+    ``time_ms`` in ms, or ``time_s`` / ``t_s`` in seconds) and every name in ``input_names``
+    and ``output_names``; other columns are ignored. All files must share one uniform grid.
+
+    Args:
+        folder: Folder holding the files.
+        input_names: Header names of the input columns, in the order wanted.
+        output_names: Header names of the output columns, in the order wanted.
+        input_units: Unit of the input columns (default nA).
+        output_units: Unit of the output columns (default mV).
+        pattern: Glob selecting the files in ``folder``.
+
+    Raises:
+        DatasetError: on a missing/empty folder, a missing column, ragged or non-numeric rows
+            (naming file and line), or an inconsistent time grid.
+    """
+    if not input_names or not output_names:
+        raise DatasetError("import_csv_folder needs at least one input name and one output name")
+    trials = []
+    for path in _list_files(folder, pattern):
+        header, rows = _read_csv(path)
+        time_col = next((c for c in TIME_COLUMNS if c in header), None)
+        if time_col is None:
+            raise DatasetError(
+                f"{path}: no time column; name one of {', '.join(TIME_COLUMNS)} in the header"
+            )
+        missing = [c for c in (*input_names, *output_names) if c not in header]
+        if missing:
+            raise DatasetError(
+                f"{path}: missing column(s) {', '.join(missing)}; header has {', '.join(header)}"
+            )
+        col = {name: i for i, name in enumerate(header)}
+        t_ms = rows[:, col[time_col]] * TIME_COLUMNS[time_col]
+        inputs = rows[:, [col[c] for c in input_names]]
+        outputs = rows[:, [col[c] for c in output_names]]
+        trials.append((path, t_ms, inputs, outputs))
+    return _assemble(
+        trials,
+        input_names=input_names,
+        output_names=output_names,
+        input_units=input_units,
+        output_units=output_units,
+        source={"importer": "csv", "folder": str(folder), "pattern": pattern},
+    )
+
+
+def import_npz(path: str | os.PathLike[str]) -> Dataset:
+    """Import a NumPy ``.npz`` archive (loaded without pickle).
+
+    Required arrays: ``inputs [trial, time, input]``, ``outputs [trial, time, output]``,
+    ``dt_ms`` (scalar, ms), ``input_names`` and ``output_names`` (string arrays). Optional:
+    ``input_units``, ``output_units`` (scalar strings, default nA / mV), ``families``,
+    ``stimulus_params`` (string arrays, one per trial) and ``split`` (ints in 0..2 per trial).
+
+    Raises:
+        DatasetError: if the file is missing, not an NPZ archive, lacks a required array, or
+            holds arrays of the wrong shape, type or values.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise DatasetError(f"NPZ file not found: {source}; check the path")
+    try:
+        with np.load(source, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DatasetError(f"{source} is not a readable NPZ archive ({detail})") from None
+    missing = [
+        k for k in ("inputs", "outputs", "dt_ms", "input_names", "output_names") if k not in arrays
+    ]
+    if missing:
+        raise DatasetError(
+            f"{source} lacks array(s) {', '.join(missing)}; save them with numpy.savez"
+        )
+    try:
+        dt_ms = float(np.asarray(arrays["dt_ms"]).reshape(()))
+        inputs = np.asarray(arrays["inputs"], dtype=np.float64)
+        outputs = np.asarray(arrays["outputs"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DatasetError(
+            f"{source}: inputs/outputs must be numeric arrays and dt_ms one number"
+        ) from None
+    optional = {}
+    for key in ("families", "stimulus_params"):
+        if key in arrays:
+            optional[key] = _strings(arrays[key], key, source)
+    if "split" in arrays:
+        optional["split"] = np.asarray(arrays["split"])
+    units = {
+        k: _scalar_string(arrays[k], k, source)
+        for k in ("input_units", "output_units")
+        if k in arrays
+    }
+    try:
+        return Dataset(
+            inputs=inputs,
+            outputs=outputs,
+            dt_ms=dt_ms,
+            input_names=_strings(arrays["input_names"], "input_names", source),
+            output_names=_strings(arrays["output_names"], "output_names", source),
+            provenance=_provenance({"importer": "npz", "path": str(source)}, [source]),
+            **units,
+            **optional,
+        )
+    except DatasetError as exc:
+        raise DatasetError(f"{source}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _natural_key(path: Path) -> list:
+    return [int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", path.name)]
+
+
+def _list_files(folder: str | os.PathLike[str], pattern: str) -> list[Path]:
+    root = Path(folder)
+    if not root.is_dir():
+        raise DatasetError(f"folder not found: {root}; give the folder holding the data files")
+    files = sorted((p for p in root.glob(pattern) if p.is_file()), key=_natural_key)
+    if not files:
+        raise DatasetError(f"no files matching {pattern!r} in {root}")
+    return files
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_whitespace_table(path: Path, n_cols: int) -> np.ndarray:
+    """Parse a whitespace-separated numeric table with ``n_cols`` columns; ``[row, col]``."""
+    rows: list[list[str]] = []
+    line_numbers: list[int] = []
+    first = True
+    for number, line in enumerate(_read_lines(path), start=1):
+        tokens = line.split()
+        if not tokens or tokens[0].startswith("#"):
+            continue
+        if first and not any(_is_number(t) for t in tokens):
+            first = False  # a header line (no numbers at all)
+            continue
+        first = False
+        if len(tokens) != n_cols:
+            raise DatasetError(
+                f"{path}, line {number}: expected {n_cols} columns, found {len(tokens)}"
+            )
+        rows.append(tokens)
+        line_numbers.append(number)
+    return _to_float(path, rows, line_numbers)
+
+
+def _read_csv(path: Path) -> tuple[list[str], np.ndarray]:
+    """Parse a CSV file with a header row; return (header names, values ``[row, col]``)."""
+    reader = csv.reader(_read_lines(path))
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    line_numbers: list[int] = []
+    for tokens in reader:
+        number = reader.line_num
+        if not tokens or not "".join(tokens).strip() or tokens[0].lstrip().startswith("#"):
+            continue
+        tokens = [t.strip() for t in tokens]
+        if header is None:
+            header = tokens
+            if len(set(header)) != len(header):
+                raise DatasetError(f"{path}, line {number}: duplicate column names in header")
+            continue
+        if len(tokens) != len(header):
+            raise DatasetError(
+                f"{path}, line {number}: expected {len(header)} columns, found {len(tokens)}"
+            )
+        rows.append(tokens)
+        line_numbers.append(number)
+    if header is None:
+        raise DatasetError(f"{path} is empty; it needs a header row and data rows")
+    return header, _to_float(path, rows, line_numbers)
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path} is not a UTF-8 text file") from None
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _to_float(path: Path, rows: list[list[str]], line_numbers: list[int]) -> np.ndarray:
+    if not rows:
+        raise DatasetError(f"{path} has no data rows")
+    try:
+        values = np.array(rows, dtype=np.float64)
+    except ValueError:
+        values = None
+    if values is not None and np.isfinite(values).all():
+        return values
+    for tokens, number in zip(rows, line_numbers, strict=True):
+        for token in tokens:
+            if not _is_number(token) or not math.isfinite(float(token)):
+                raise DatasetError(f"{path}, line {number}: value {token!r} is not a finite number")
+    raise DatasetError(f"{path}: could not parse the numbers")  # pragma: no cover
+
+
+def _uniform_dt(path: Path, t_ms: np.ndarray) -> float:
+    """The sampling interval (ms) of a uniform, increasing time column."""
+    if t_ms.size < 2:
+        raise DatasetError(f"{path}: needs at least two time samples")
+    steps = np.diff(t_ms)
+    dt = float(np.median(steps))
+    if not dt > 0 or np.abs(steps - dt).max() > _REL_DT_TOL * dt:
+        k = int(np.argmax(np.abs(steps - dt)))
+        raise DatasetError(
+            f"{path}: time column is not uniform (step {steps[k]:.6g} ms after sample {k}, "
+            f"expected {dt:.6g} ms)"
+        )
+    return dt
+
+
+def _assemble(
+    trials: list[tuple[Path, np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    input_units: str,
+    output_units: str,
+    source: dict,
+) -> Dataset:
+    """Stack per-file ``(path, t_ms, inputs [time, in], outputs [time, out])`` into a Dataset."""
+    first_path, first_t, _, _ = trials[0]
+    dt_ms = _uniform_dt(first_path, first_t)
+    for path, t_ms, _, _ in trials[1:]:
+        if t_ms.shape != first_t.shape:
+            raise DatasetError(
+                f"{path} has {t_ms.size} samples but {first_path.name} has {first_t.size}; all "
+                "trials must have the same length"
+            )
+        dt = _uniform_dt(path, t_ms)
+        if abs(dt - dt_ms) > _REL_DT_TOL * dt_ms:
+            raise DatasetError(
+                f"{path} has time step {dt:.6g} ms but {first_path.name} has {dt_ms:.6g} ms"
+            )
+    source = {**source, "t0_ms": float(first_t[0])}
+    paths = [p for p, *_ in trials]
+    return Dataset(
+        inputs=np.stack([t[2] for t in trials]),
+        outputs=np.stack([t[3] for t in trials]),
+        dt_ms=dt_ms,
+        input_names=tuple(input_names),
+        output_names=tuple(output_names),
+        input_units=input_units,
+        output_units=output_units,
+        families=("imported",) * len(trials),
+        stimulus_params=tuple(json.dumps({"source_file": p.name}) for p in paths),
+        provenance=_provenance(source, paths),
+    )
+
+
+def _provenance(source: dict, paths: list[Path]) -> dict:
+    return {
+        **source,
+        "files": [p.name for p in paths],
+        "imported_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _strings(value: np.ndarray, key: str, source: Path) -> tuple[str, ...]:
+    arr = np.asarray(value)
+    if arr.ndim != 1 or arr.dtype.kind not in "US":
+        raise DatasetError(f"{source}: {key} must be a 1-D array of strings")
+    return tuple(_text(s) for s in arr.tolist())
+
+
+def _scalar_string(value: np.ndarray, key: str, source: Path) -> str:
+    arr = np.asarray(value)
+    if arr.ndim != 0 or arr.dtype.kind not in "US":
+        raise DatasetError(f"{source}: {key} must be a single string")
+    return _text(arr.item())
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)

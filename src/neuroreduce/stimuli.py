@@ -1,0 +1,346 @@
+"""Seeded input-current waveforms for driving simulators: the "diverse" stimulus sets.
+
+Each stimulus *family* (step, multi-step, ramp, pulse train, sine, chirp, smoothed noise) is a
+function that draws one waveform for one input channel from a random generator. Families are
+chosen by name from a registry (:func:`register_family`, :func:`list_families`).
+
+Conventions shared by all families:
+
+* Time grid: ``t = k * dt_ms`` for ``k = 0 .. n_time - 1`` (ms), the grid of
+  :class:`neuroreduce.simulators.base.Simulator`.
+* Every waveform is exactly 0 at ``t = 0`` (the simulator starts at rest) and changes only after
+  an onset of at least one sample, so a simulator that interpolates linearly between samples
+  sees a finite, continuous current.
+* A waveform's peak amplitude ``A`` (nA) is drawn uniformly in ``amplitude_range_na``; the
+  current then lies between 0 and ``A``. With the default non-negative ranges the currents are
+  depolarising and within ``[0, max(amplitude_range_na)]``.
+* Every input channel of a trial gets its own independently drawn waveform of the trial's family,
+  so channels vary independently (needed for input-importance experiments).
+* Trial ``i`` draws from ``numpy.random.default_rng([seed, i])``: its waveforms do not depend on
+  how many trials are generated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.signal import lfilter
+
+from neuroreduce.errors import ConfigError, unknown_name_error
+from neuroreduce.scenarios import Scenario
+from neuroreduce.simulators.base import check_currents, n_samples
+
+#: A family draws one waveform: ``(rng, t_ms [time], (min, max) amplitude nA)`` ->
+#: ``(current [time] nA, JSON-able parameters)``.
+FamilyFn = Callable[[np.random.Generator, np.ndarray, tuple[float, float]], tuple[np.ndarray, dict]]
+
+_FAMILIES: dict[str, FamilyFn] = {}
+
+
+@dataclass(frozen=True, eq=False)
+class StimulusSet:
+    """Input currents of many trials with a record of how each was drawn.
+
+    Attributes:
+        currents: Injected currents, shape ``[trial, time, input]``, float64, nA.
+        families: Stimulus family of each trial, length ``trial``.
+        params: JSON text per trial: ``{"family": ..., "seed": ..., "trial": ...,
+            "channels": [{"amplitude_na": ..., "onset_ms": ..., ...}, ...]}``.
+    """
+
+    currents: np.ndarray
+    families: tuple[str, ...]
+    params: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        currents = np.asarray(self.currents, dtype=np.float64)
+        object.__setattr__(self, "currents", currents)
+        object.__setattr__(self, "families", tuple(self.families))
+        object.__setattr__(self, "params", tuple(self.params))
+        if currents.ndim != 3:
+            raise ConfigError(
+                f"currents must have shape [trial, time, input] (nA); got {currents.shape}"
+            )
+        n = currents.shape[0]
+        if len(self.families) != n or len(self.params) != n:
+            raise ConfigError(
+                f"StimulusSet needs one family and one params entry per trial ({n}); got "
+                f"{len(self.families)} and {len(self.params)}"
+            )
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.currents.shape[0])
+
+    def __len__(self) -> int:
+        return self.n_trials
+
+
+def register_family(name: str, fn: FamilyFn) -> FamilyFn:
+    """Add a stimulus family under ``name`` (names are unique)."""
+    if name in _FAMILIES:
+        raise ConfigError(f"stimulus family {name!r} is already registered")
+    _FAMILIES[name] = fn
+    return fn
+
+
+def list_families() -> list[str]:
+    """Names of all registered stimulus families, in registration order."""
+    return list(_FAMILIES)
+
+
+def generate_stimuli(
+    *,
+    n_inputs: int,
+    n_time: int,
+    dt_ms: float,
+    n_trials: int,
+    amplitude_range_na: tuple[float, float],
+    families: Sequence[str] | None = None,
+    seed: int = 0,
+) -> StimulusSet:
+    """Draw ``n_trials`` trials of ``n_inputs`` independent input currents.
+
+    Args:
+        n_inputs: Number of input channels (>= 1).
+        n_time: Samples per trial, both ends included (>= 2).
+        dt_ms: Sampling interval (ms).
+        n_trials: Number of trials (>= 0).
+        amplitude_range_na: ``(min, max)`` peak amplitude of each waveform (nA).
+        families: Family names; trial ``i`` uses ``families[i % len(families)]``. ``None``
+            uses all registered families (balanced: counts differ by at most one).
+        seed: Base seed; trial ``i`` uses ``default_rng([seed, i])``.
+
+    Returns:
+        A :class:`StimulusSet` with currents of shape ``[n_trials, n_time, n_inputs]`` (nA).
+
+    Raises:
+        ConfigError: on an unknown family or invalid sizes/ranges.
+    """
+    names = tuple(list_families() if families is None else families)
+    if not names:
+        raise ConfigError("families must name at least one stimulus family")
+    for name in names:
+        if name not in _FAMILIES:
+            raise unknown_name_error("stimulus family", name, list_families())
+    if n_inputs < 1:
+        raise ConfigError(f"n_inputs must be >= 1, got {n_inputs}")
+    if n_time < 2:
+        raise ConfigError(f"n_time must be >= 2 samples, got {n_time}")
+    if n_trials < 0:
+        raise ConfigError(f"n_trials must be >= 0, got {n_trials}")
+    if not (math.isfinite(dt_ms) and dt_ms > 0):
+        raise ConfigError(f"dt_ms must be a positive number, got {dt_ms}")
+    lo, hi = (float(a) for a in amplitude_range_na)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+        raise ConfigError(
+            "amplitude_range_na must be finite (min, max) with min <= max; got "
+            f"{amplitude_range_na}"
+        )
+    if seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed}")
+
+    t_ms = np.arange(n_time, dtype=np.float64) * dt_ms
+    currents = np.zeros((n_trials, n_time, n_inputs), dtype=np.float64)
+    fams: list[str] = []
+    params: list[str] = []
+    for i in range(n_trials):
+        family = names[i % len(names)]
+        rng = np.random.default_rng([seed, i])
+        channels = []
+        for j in range(n_inputs):
+            wave, p = _FAMILIES[family](rng, t_ms, (lo, hi))
+            wave = np.asarray(wave, dtype=np.float64)
+            wave[0] = 0.0
+            currents[i, :, j] = wave
+            channels.append(_rounded(p))
+        fams.append(family)
+        record = {"family": family, "seed": seed, "trial": i, "channels": channels}
+        params.append(json.dumps(record, sort_keys=True))
+    return StimulusSet(currents=currents, families=tuple(fams), params=tuple(params))
+
+
+def diverse_set(
+    scenario: Scenario, *, dt_ms: float, n_trials: int = 40, seed: int = 0
+) -> StimulusSet:
+    """The default balanced set over all families for ``scenario`` (like the paper's 40).
+
+    Args:
+        scenario: Gives the number of inputs, ``duration_ms`` and ``amplitude_range_na``.
+        dt_ms: Sampling interval (ms); ``n_time = duration_ms / dt_ms + 1``.
+        n_trials: Number of trials (default 40).
+        seed: Base seed.
+
+    Returns:
+        Currents of shape ``[n_trials, n_time, len(scenario.inputs)]`` (nA).
+    """
+    return generate_stimuli(
+        n_inputs=len(scenario.inputs),
+        n_time=n_samples(scenario.duration_ms, dt_ms),
+        dt_ms=dt_ms,
+        n_trials=n_trials,
+        amplitude_range_na=scenario.amplitude_range_na,
+        families=None,
+        seed=seed,
+    )
+
+
+def check_stimuli(stimuli: StimulusSet, *, n_inputs: int, n_time: int | None = None) -> StimulusSet:
+    """Check shape and finiteness of ``stimuli`` for a simulator with ``n_inputs`` inputs.
+
+    Raises:
+        ConfigError: on a wrong shape or NaN/inf (as
+            :func:`neuroreduce.simulators.base.check_currents`).
+    """
+    check_currents(stimuli.currents, n_inputs, n_time=n_time)
+    return stimuli
+
+
+# --------------------------------------------------------------------------- families
+# Each family returns a waveform in nA on the grid ``t_ms`` and its drawn parameters.
+
+
+def _duration(t_ms: np.ndarray) -> float:
+    return float(t_ms[-1])
+
+
+def _dt(t_ms: np.ndarray) -> float:
+    return float(t_ms[1] - t_ms[0])
+
+
+def _onset(rng: np.random.Generator, t_ms: np.ndarray, lo: float, hi: float) -> float:
+    """An onset time (ms) in ``[lo, hi] * duration``, never before the second sample."""
+    return max(float(rng.uniform(lo, hi)) * _duration(t_ms), _dt(t_ms))
+
+
+def _amplitude(rng: np.random.Generator, amp: tuple[float, float]) -> float:
+    return float(rng.uniform(amp[0], amp[1]))
+
+
+def _freq_range_hz(t_ms: np.ndarray) -> tuple[float, float]:
+    """Frequencies (Hz) from one cycle per trial up to 25 cycles, below 1/8 of sampling rate."""
+    f_lo = 1000.0 / _duration(t_ms)
+    f_hi = max(f_lo, min(25.0 * f_lo, 1000.0 / (8.0 * _dt(t_ms))))
+    return f_lo, f_hi
+
+
+def _step(rng: np.random.Generator, t_ms: np.ndarray, amp: tuple[float, float]):
+    a = _amplitude(rng, amp)
+    on = _onset(rng, t_ms, 0.05, 0.5)
+    off = on + float(rng.uniform(0.2, 0.9)) * _duration(t_ms)
+    wave = np.where((t_ms >= on) & (t_ms < off), a, 0.0)
+    return wave, {"amplitude_na": a, "onset_ms": on, "offset_ms": off}
+
+
+def _multi_step(rng: np.random.Generator, t_ms: np.ndarray, amp: tuple[float, float]):
+    n_levels = int(rng.integers(2, 5))
+    on = _onset(rng, t_ms, 0.05, 0.3)
+    edges = np.sort(rng.uniform(on, _duration(t_ms), size=n_levels - 1))
+    times = [on, *edges.tolist()]
+    levels = [_amplitude(rng, amp) for _ in range(n_levels)]
+    wave = np.zeros_like(t_ms)
+    for start, level in zip(times, levels, strict=True):
+        wave[t_ms >= start] = level
+    return wave, {"levels_na": levels, "times_ms": times}
+
+
+def _ramp(rng: np.random.Generator, t_ms: np.ndarray, amp: tuple[float, float]):
+    a = _amplitude(rng, amp)
+    duration = _duration(t_ms)
+    on = _onset(rng, t_ms, 0.05, 0.4)
+    peak = on + float(rng.uniform(0.1, 0.5)) * duration
+    off = peak + float(rng.uniform(0.0, 0.5)) * duration
+    rise = np.clip((t_ms - on) / (peak - on), 0.0, 1.0)
+    fall = np.clip((off - t_ms) / max(off - peak, 1e-12), 0.0, 1.0)
+    wave = a * np.where(t_ms <= peak, rise, fall)
+    return wave, {"amplitude_na": a, "onset_ms": on, "peak_ms": peak, "offset_ms": off}
+
+
+def _pulse_train(rng: np.random.Generator, t_ms: np.ndarray, amp: tuple[float, float]):
+    a = _amplitude(rng, amp)
+    duration, dt = _duration(t_ms), _dt(t_ms)
+    on = _onset(rng, t_ms, 0.05, 0.3)
+    period = max(float(rng.uniform(0.05, 0.25)) * duration, 2.0 * dt)
+    width = max(float(rng.uniform(0.2, 0.6)) * period, dt)
+    off = on + float(rng.uniform(0.4, 1.0)) * (duration - on)
+    phase = np.mod(t_ms - on, period)
+    wave = np.where((t_ms >= on) & (t_ms < off) & (phase < width), a, 0.0)
+    return wave, {
+        "amplitude_na": a,
+        "onset_ms": on,
+        "offset_ms": off,
+        "period_ms": period,
+        "width_ms": width,
+    }
+
+
+def _sine(rng: np.random.Generator, t_ms: np.ndarray, amp: tuple[float, float]):
+    a = _amplitude(rng, amp)
+    f_lo, f_hi = _freq_range_hz(t_ms)
+    f = float(np.exp(rng.uniform(np.log(f_lo), np.log(f_hi))))
+    on = _onset(rng, t_ms, 0.0, 0.3)
+    tau = np.clip(t_ms - on, 0.0, None)
+    wave = 0.5 * a * (1.0 - np.cos(2.0 * np.pi * f * tau / 1000.0))
+    return wave, {"amplitude_na": a, "onset_ms": on, "frequency_hz": f}
+
+
+def _chirp(rng: np.random.Generator, t_ms: np.ndarray, amp: tuple[float, float]):
+    a = _amplitude(rng, amp)
+    f_lo, f_hi = _freq_range_hz(t_ms)
+    f0, f1 = (float(np.exp(rng.uniform(np.log(f_lo), np.log(f_hi)))) for _ in range(2))
+    on = _onset(rng, t_ms, 0.0, 0.2)
+    span_ms = max(_duration(t_ms) - on, _dt(t_ms))
+    tau = np.clip(t_ms - on, 0.0, None)
+    phase = 2.0 * np.pi * (f0 * tau + 0.5 * (f1 - f0) * tau**2 / span_ms) / 1000.0
+    wave = 0.5 * a * (1.0 - np.cos(phase))
+    return wave, {"amplitude_na": a, "onset_ms": on, "f_start_hz": f0, "f_end_hz": f1}
+
+
+def _noise(rng: np.random.Generator, t_ms: np.ndarray, amp: tuple[float, float]):
+    """Ornstein-Uhlenbeck noise (exact update), rescaled to ``[0, A]``, faded in after onset."""
+    a = _amplitude(rng, amp)
+    duration, dt = _duration(t_ms), _dt(t_ms)
+    tau = max(float(np.exp(rng.uniform(np.log(0.01), np.log(0.1)))) * duration, dt)
+    on = _onset(rng, t_ms, 0.02, 0.2)
+    rise = max(0.05 * duration, dt)
+    decay = math.exp(-dt / tau)
+    kicks = rng.standard_normal(t_ms.size) * math.sqrt(1.0 - decay**2)
+    kicks[0] = rng.standard_normal()  # stationary start
+    x = lfilter([1.0], [1.0, -decay], kicks)  # x[k] = decay * x[k-1] + kicks[k]
+    span = float(x.max() - x.min())
+    unit = (x - x.min()) / span if span > 0 else np.ones_like(x)
+    envelope = 0.5 * (1.0 - np.cos(np.pi * np.clip((t_ms - on) / rise, 0.0, 1.0)))
+    wave = a * unit * envelope
+    return wave, {"amplitude_na": a, "onset_ms": on, "tau_ms": tau, "rise_ms": rise}
+
+
+def _rounded(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as plain JSON numbers (floats to 9 significant digits)."""
+
+    def conv(v: Any) -> Any:
+        if isinstance(v, list | tuple):
+            return [conv(x) for x in v]
+        if isinstance(v, float | np.floating):
+            return float(f"{float(v):.9g}")
+        if isinstance(v, np.integer):
+            return int(v)
+        return v
+
+    return {k: conv(v) for k, v in params.items()}
+
+
+for _name, _fn in (
+    ("step", _step),
+    ("multi_step", _multi_step),
+    ("ramp", _ramp),
+    ("pulse_train", _pulse_train),
+    ("sine", _sine),
+    ("chirp", _chirp),
+    ("noise", _noise),
+):
+    register_family(_name, _fn)
