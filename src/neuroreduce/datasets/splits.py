@@ -3,9 +3,9 @@
 The overall counts follow ``fractions`` by largest-remainder rounding (40 trials at
 ``(0.5, 0.25, 0.25)`` -> 20 / 10 / 10), and each family is spread over the splits as evenly as
 possible: a family of ``m`` trials gets ``floor`` or ``ceil`` of ``m * fraction`` trials in each
-split whenever such an assignment exists (it is found with the bipartite Havel-Hakimi
-construction). Which trials of a family go where, and which families receive the rounding
-leftovers, is drawn from ``seed``.
+split whenever such an assignment exists (found as a maximum flow by augmenting paths). Which
+trials of a family go where, and which families receive the rounding leftovers, is drawn from
+``seed``.
 """
 
 from __future__ import annotations
@@ -56,23 +56,19 @@ def make_splits(
     names = list(groups)
     rng.shuffle(names)  # which families get the rounding leftovers first
 
-    # Per family: floor of its ideal share per split, plus leftovers to place.
-    base = {f: [math.floor(len(groups[f]) * p + 1e-9) for p in frac] for f in names}
+    # Per family: the floor of its ideal share in each split, then the leftovers.
+    ideal = {f: [len(groups[f]) * p for p in frac] for f in names}
+    base = {f: [math.floor(x + 1e-9) for x in ideal[f]] for f in names}
     need = [totals[s] - sum(base[f][s] for f in names) for s in range(3)]
-    counts = {f: list(base[f]) for f in names}
-    for f in names:
-        left = len(groups[f]) - sum(base[f])
-        ideal = [len(groups[f]) * p for p in frac]
-        for _ in range(left):
-            # Havel-Hakimi: the split that still needs the most; prefer splits this family has
-            # not yet topped up and where its ideal share has the larger fractional part.
-            def key(s: int, fam: str = f, ideal: list[float] = ideal) -> tuple:
-                fresh = counts[fam][s] == base[fam][s]
-                return (need[s] > 0, fresh, need[s], ideal[s] - base[fam][s], rng.random())
-
-            s = max(range(3), key=key)
-            counts[f][s] += 1
-            need[s] -= 1
+    extra = _place_leftovers(
+        left=[len(groups[f]) - sum(base[f]) for f in names],
+        fractional=[[x - b for x, b in zip(ideal[f], base[f], strict=True)] for f in names],
+        need=need,
+        rng=rng,
+    )
+    counts = {
+        f: [b + e for b, e in zip(base[f], extra[k], strict=True)] for k, f in enumerate(names)
+    }
 
     for f in names:
         members = np.array(groups[f])
@@ -100,6 +96,56 @@ def split_counts(split: np.ndarray) -> dict[str, int]:
     """Number of trials per split name, e.g. ``{"train": 20, "valid": 10, "test": 10}``."""
     arr = np.asarray(split)
     return {name: int((arr == k).sum()) for k, name in enumerate(SPLIT_NAMES)}
+
+
+def _place_leftovers(
+    *, left: list[int], fractional: list[list[float]], need: list[int], rng: np.random.Generator
+) -> list[list[int]]:
+    """Give each family its ``left[f]`` leftover trials, one per split, so split ``s`` gets
+    exactly ``need[s]``; a family only tops up splits where its ideal share is fractional.
+
+    This is a maximum flow (family -> split -> total) found by augmenting paths; if the
+    constraints cannot all hold, the rest go to splits still short of trials.
+
+    Returns:
+        ``extra[f][s]``, the trials added to family ``f`` in split ``s``.
+    """
+    rem = list(need)
+    extra = [[0, 0, 0] for _ in left]
+    order = [
+        sorted(
+            (s for s in range(3) if x[s] > 1e-9),
+            key=lambda s, x=x: (-round(x[s], 9), rng.random()),
+        )
+        for x in fractional
+    ]
+
+    def augment(f: int, visited: set[int]) -> bool:
+        for s in order[f]:
+            if s in visited or extra[f][s]:
+                continue
+            visited.add(s)
+            if rem[s] > 0:
+                extra[f][s] = 1
+                rem[s] -= 1
+                return True
+            for g in range(len(left)):
+                if extra[g][s] and augment(g, visited):
+                    extra[g][s] = 0
+                    extra[f][s] = 1
+                    return True
+        return False
+
+    unplaced = []
+    for f, n_left in enumerate(left):
+        for _ in range(n_left):
+            if not augment(f, set()):
+                unplaced.append(f)
+    for f in unplaced:  # fallback: keep the overall counts exact
+        s = max(range(3), key=lambda s, f=f: (rem[s] > 0, extra[f][s] == 0, rem[s]))
+        extra[f][s] += 1
+        rem[s] -= 1
+    return extra
 
 
 def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
