@@ -149,6 +149,37 @@ def test_tampered_data_fails_hash_check(tmp_path) -> None:
         load_dataset(path)
 
 
+def test_tampered_metadata_fails_hash_check(tmp_path) -> None:
+    path = save_dataset(_dataset(), tmp_path / "m.h5")
+    with h5py.File(path, "r+") as f:
+        f["families"][0] = "ramp"
+    with pytest.raises(DatasetError, match="corrupt.*metadata"):
+        load_dataset(path)
+
+
+def test_random_byte_flips_give_dataset_error_or_identical_data(tmp_path) -> None:
+    original = _dataset()
+    data = save_dataset(original, tmp_path / "base.h5").read_bytes()
+    rng = np.random.default_rng(0)
+    outcomes = Counter()
+    for _ in range(60):
+        corrupted = bytearray(data)
+        for pos in rng.integers(0, len(data), size=3):
+            corrupted[pos] = int(rng.integers(0, 256))
+        path = tmp_path / "flipped.h5"
+        path.write_bytes(bytes(corrupted))
+        try:
+            back = load_dataset(path)
+        except DatasetError:
+            outcomes["error"] += 1
+            continue
+        outcomes["ok"] += 1
+        assert back.content_hash() == original.content_hash()
+        assert back.families == original.families
+        assert back.stimulus_params == original.stimulus_params
+    assert outcomes["error"] > 0
+
+
 # ------------------------------------------------------------------------- failed writes
 
 

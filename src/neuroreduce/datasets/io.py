@@ -18,6 +18,8 @@ File layout (all names at the root group)::
     output_units      e.g. "mV"
     split_assigned    bool, False if the dataset has no split (``Dataset.split is None``)
     content_hash      Dataset.content_hash() of the stored data (SHA-256 hex)
+    metadata_hash     SHA-256 hex of families, stimulus_params and provenance (not covered by
+                      content_hash), so corruption anywhere in the content is detected
     provenance        JSON text: the dataset's provenance plus ``created_utc`` and
                       ``neuroreduce_version`` (kept if already present)
 
@@ -30,8 +32,10 @@ reports any problem as a one-line :class:`~neuroreduce.errors.DatasetError`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,7 +53,14 @@ SCHEMA_VERSION = 1
 
 _ARRAY_KEYS = ("inputs", "outputs")
 _STRING_KEYS = ("input_names", "output_names", "families", "stimulus_params")
-_ATTR_KEYS = ("dt_ms", "input_units", "output_units", "content_hash", "provenance")
+_ATTR_KEYS = (
+    "dt_ms",
+    "input_units",
+    "output_units",
+    "content_hash",
+    "metadata_hash",
+    "provenance",
+)
 
 
 def save_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
@@ -148,6 +159,9 @@ def _write(f: h5py.File, dataset: Dataset, provenance_text: str) -> None:
     f.attrs["output_units"] = dataset.output_units
     f.attrs["content_hash"] = dataset.content_hash()
     f.attrs["provenance"] = provenance_text
+    f.attrs["metadata_hash"] = _metadata_hash(
+        dataset.families, dataset.stimulus_params, provenance_text
+    )
 
 
 def _read(f: h5py.File, source: Path) -> tuple[Dataset, str]:
@@ -170,8 +184,14 @@ def _read(f: h5py.File, source: Path) -> tuple[Dataset, str]:
     strings = {k: tuple(str(s) for s in f[k].asstr()[()]) for k in _STRING_KEYS}
     split = np.asarray(f["split"][()], dtype=np.int8)
     assigned = bool(f.attrs.get("split_assigned", not (split == -1).all()))
+    provenance_text = _attr_str(f, "provenance", source)
+    meta = _metadata_hash(strings["families"], strings["stimulus_params"], provenance_text)
+    if meta != _attr_str(f, "metadata_hash", source):
+        raise DatasetError(
+            f"{source} is corrupt: its metadata do not match the stored hash; recreate it"
+        )
     try:
-        provenance = json.loads(_attr_str(f, "provenance", source))
+        provenance = json.loads(provenance_text)
     except json.JSONDecodeError:
         raise DatasetError(f"{source} has unreadable provenance JSON; recreate it") from None
     try:
@@ -191,6 +211,11 @@ def _read(f: h5py.File, source: Path) -> tuple[Dataset, str]:
     except DatasetError as exc:
         raise DatasetError(f"{source}: {exc}") from None
     return dataset, _attr_str(f, "content_hash", source)
+
+
+def _metadata_hash(families: Sequence[str], params: Sequence[str], provenance: str) -> str:
+    text = json.dumps([list(families), list(params), provenance])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _attr_str(f: h5py.File, key: str, source: Path) -> str:
