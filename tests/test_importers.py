@@ -258,3 +258,6 @@ def test_npz_missing_and_garbage_files(tmp_path) -> None:
     (tmp_path / "g.npz").write_bytes(b"\x00garbage" * 20)
     with pytest.raises(DatasetError, match="not a readable NPZ"):
         import_npz(tmp_path / "g.npz")
+    np.save(tmp_path / "single.npy", np.arange(3))
+    with pytest.raises(DatasetError, match="single array, not an NPZ"):
+        import_npz(tmp_path / "single.npy")

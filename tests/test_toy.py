@@ -42,10 +42,7 @@ def test_result_does_not_depend_on_sampling_of_a_piecewise_linear_input() -> Non
     t_coarse = np.arange(51) * 2.0
     t_fine = np.arange(201) * 0.5
     fine = np.stack(
-        [
-            np.stack([np.interp(t_fine, t_coarse, c[:, j]) for j in range(4)], axis=1)
-            for c in coarse
-        ]
+        [np.stack([np.interp(t_fine, t_coarse, c[:, j]) for j in range(4)], axis=1) for c in coarse]
     )
     y_coarse = sim.run(coarse, dt_out_ms=2.0)
     y_fine = sim.run(fine, dt_out_ms=0.5)

@@ -158,7 +158,14 @@ def import_npz(path: str | os.PathLike[str]) -> Dataset:
     if not source.is_file():
         raise DatasetError(f"NPZ file not found: {source}; check the path")
     try:
-        with np.load(source, allow_pickle=False) as npz:
+        loaded = np.load(source, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DatasetError(
+                f"{source} holds a single array, not an NPZ archive; save the arrays with "
+                "numpy.savez(path, inputs=..., outputs=..., dt_ms=..., input_names=..., "
+                "output_names=...)"
+            )
+        with loaded as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
