@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -72,8 +73,27 @@ def test_missing_run_folder_is_one_line_error(tmp_path) -> None:
     assert "Traceback" not in r.output
 
 
+def test_import_paper_dat_folder(tmp_path) -> None:
+    folder = tmp_path / "dat"
+    folder.mkdir()
+    t_s = np.arange(11) * 0.0005
+    for k in range(8):
+        cols = [np.arange(11), t_s] + [np.sin(t_s * 1000 * (k + j + 1)) for j in range(8)]
+        np.savetxt(folder / f"{k}.dat", np.column_stack(cols))
+    out_file = tmp_path / "paper.h5"
+    r = invoke("import", "dat", str(folder), "-o", str(out_file))
+    assert r.exit_code == 0, r.output
+    assert "8 trials x 11 samples (dt 0.5 ms)" in r.output
+    from neuroreduce.datasets.io import load_dataset
+
+    ds = load_dataset(out_file)
+    assert ds.input_names == ("PLML", "PLMR", "AVBL", "AVBR")
+    assert ds.output_names == ("DB1", "LUAL", "PVR", "VB1")
+    assert sorted(np.bincount(ds.split).tolist()) == [2, 2, 4]
+
+
 def test_help_lists_every_command() -> None:
     r = invoke("--help")
     assert r.exit_code == 0
-    for cmd in ("simulate", "train", "evaluate", "report", "demo", "scenarios"):
+    for cmd in ("simulate", "train", "evaluate", "report", "demo", "scenarios", "import"):
         assert cmd in r.output

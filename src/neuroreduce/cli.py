@@ -72,6 +72,30 @@ def simulate(
               f"inputs {', '.join(ds.input_names)}, outputs {', '.join(ds.output_names)}")
 
 
+@app.command("import")
+@friendly_errors
+def import_data(
+    fmt: Annotated[str, typer.Argument(help="Source format: dat (the paper's published files), csv or npz.")],
+    source: Annotated[Path, typer.Argument(help="Folder of .dat/.csv files (one per trial) or an .npz file.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="HDF5 dataset file to write.")],
+    input_names: Annotated[str | None, typer.Option(help="Comma-separated input columns (dat default: PLML,PLMR,AVBL,AVBR).")] = None,
+    output_names: Annotated[str | None, typer.Option(help="Comma-separated output columns (dat default: DB1,LUAL,PVR,VB1).")] = None,
+    input_units: Annotated[str | None, typer.Option(help="Unit of the inputs.")] = None,
+    output_units: Annotated[str | None, typer.Option(help="Unit of the outputs.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the train/valid/test split.")] = 0,
+) -> None:
+    """Import external data (paper .dat, CSV, NPZ) into a split dataset file."""
+    from neuroreduce.pipeline import import_dataset
+
+    def names(text: str | None) -> tuple[str, ...] | None:
+        return tuple(n.strip() for n in text.split(",") if n.strip()) if text else None
+
+    ds = import_dataset(fmt, source, out=output, input_names=names(input_names),
+                        output_names=names(output_names), input_units=input_units,
+                        output_units=output_units, seed=seed)
+    out.print(f"wrote {output}: {ds.n_trials} trials x {ds.n_time} samples (dt {ds.dt_ms:g} ms)")
+
+
 @app.command()
 @friendly_errors
 def train(
@@ -148,8 +172,7 @@ def demo(
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 150,
     workers: Annotated[int, typer.Option(help="Simulation processes.")] = 2,
 ) -> None:
-    """Everything on defaults: simulate FCM (cached), train GRU-4 and GRU-8 ensembles, evaluate,
-    report."""
+    """Everything on defaults: simulate FCM (cached), train GRU ensembles, evaluate, report."""
     from neuroreduce.demo import DemoConfig, run_demo
 
     result = run_demo(output, config=DemoConfig(seeds=seeds, epochs=epochs, workers=workers),
