@@ -1,0 +1,502 @@
+"""Run folders: what a training run writes, how it resumes, and how a trained run is loaded.
+
+A run folder (``train(..., out_dir)``) holds, all written atomically::
+
+    config.json          TrainConfig, model spec (name and sizes), channel names/units, dt
+    normalization.json   per-channel mean/std fitted on the training trials
+    model.safetensors    best-validation weights of every member ("member{k}.<tensor>"),
+                         metadata: seeds, best epochs and losses, epochs done, complete flag
+    history.csv          epoch, member, seed, train_loss, valid_loss (normalised units)
+    provenance.json      dataset path and content hash, package versions, git hash, times
+    checkpoint/last.pt   resumable state: weights, optimiser, RNG streams, best weights, counters
+
+:func:`load_run` rebuilds everything from these files alone; :func:`predict` runs the ensemble
+on inputs in physical units.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import platform
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+import neuroreduce
+from neuroreduce._io import atomic_path, write_json_atomic, write_text_atomic
+from neuroreduce.datasets.dataset import Dataset
+from neuroreduce.errors import CheckpointError, ConfigError, DatasetError, NeuroreduceError
+from neuroreduce.models.ensemble import SurrogateEnsemble
+from neuroreduce.models.registry import ModelSpec
+from neuroreduce.training.config import RESUMABLE_FIELDS, TrainConfig
+from neuroreduce.training.normalization import Normalization
+
+CONFIG_FILE = "config.json"
+NORMALIZATION_FILE = "normalization.json"
+WEIGHTS_FILE = "model.safetensors"
+HISTORY_FILE = "history.csv"
+PROVENANCE_FILE = "provenance.json"
+STATE_FILE = "checkpoint/last.pt"
+RUN_FORMAT = "neuroreduce-run"
+RUN_FORMAT_VERSION = 1
+_HISTORY_COLUMNS = ("epoch", "member", "seed", "train_loss", "valid_loss")
+
+
+@dataclass(frozen=True)
+class IOSpec:
+    """The data a model was trained on: channel names and units and the sampling interval.
+
+    Attributes:
+        input_names: Input channel names, in model order.
+        output_names: Output channel names, in model order.
+        input_units: Unit of the inputs (e.g. nA).
+        output_units: Unit of the outputs (e.g. mV).
+        dt_ms: Sampling interval (ms) of the training sequences.
+    """
+
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    input_units: str
+    output_units: str
+    dt_ms: float
+
+    @classmethod
+    def from_dataset(cls, dataset: Dataset) -> IOSpec:
+        return cls(
+            tuple(dataset.input_names),
+            tuple(dataset.output_names),
+            dataset.input_units,
+            dataset.output_units,
+            float(dataset.dt_ms),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "input_names": list(self.input_names),
+            "output_names": list(self.output_names),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IOSpec:
+        return cls(
+            tuple(data["input_names"]),
+            tuple(data["output_names"]),
+            str(data["input_units"]),
+            str(data["output_units"]),
+            float(data["dt_ms"]),
+        )
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """Losses of one member after one epoch (normalised units, the config's loss)."""
+
+    epoch: int
+    member: int
+    seed: int
+    train_loss: float
+    valid_loss: float
+
+
+# ---------------------------------------------------------------------------------- writing
+def write_config(run_dir: Path, config: TrainConfig, spec: ModelSpec, io_spec: IOSpec) -> None:
+    """Write ``config.json``: training config, effective learning rate, model and data spec."""
+    write_json_atomic(
+        run_dir / CONFIG_FILE,
+        {
+            "format": RUN_FORMAT,
+            "format_version": RUN_FORMAT_VERSION,
+            "train": config.to_dict(),
+            "effective_learning_rate": config.effective_learning_rate,
+            "model": spec.to_dict(),
+            "io": io_spec.to_dict(),
+        },
+    )
+
+
+def write_normalization(run_dir: Path, normalization: Normalization) -> None:
+    write_json_atomic(run_dir / NORMALIZATION_FILE, normalization.to_dict())
+
+
+def write_history(run_dir: Path, rows: list[HistoryRow]) -> None:
+    """Write ``history.csv`` (losses with 9 significant digits)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(_HISTORY_COLUMNS)
+    for r in rows:
+        writer.writerow([r.epoch, r.member, r.seed, f"{r.train_loss:.9g}", f"{r.valid_loss:.9g}"])
+    write_text_atomic(run_dir / HISTORY_FILE, buf.getvalue())
+
+
+def write_weights(
+    run_dir: Path,
+    member_states: list[dict[str, torch.Tensor]],
+    *,
+    seeds: tuple[int, ...],
+    best_epochs: list[int],
+    best_losses: list[float],
+    epochs_done: int,
+    complete: bool,
+) -> None:
+    """Write ``model.safetensors``: tensor ``member{k}.<name>`` for each member's lone model."""
+    tensors = {
+        f"member{k}.{name}": t.detach().contiguous().clone()
+        for k, state in enumerate(member_states)
+        for name, t in state.items()
+    }
+    metadata = {
+        "format": "neuroreduce-ensemble",
+        "n_members": str(len(member_states)),
+        "seeds": json.dumps(list(seeds)),
+        "best_epochs": json.dumps(best_epochs),
+        "best_valid_losses": json.dumps([_json_float(v) for v in best_losses]),
+        "epochs_done": str(epochs_done),
+        "complete": json.dumps(complete),
+    }
+    with atomic_path(run_dir / WEIGHTS_FILE) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def _json_float(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
+
+
+def _git_hash() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(neuroreduce.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None
+
+
+def make_provenance(
+    dataset: Dataset, *, dataset_hash: str, dataset_path: str | Path | None
+) -> dict[str, Any]:
+    """Provenance of a training run: data fingerprint, versions, git hash, start time."""
+    return {
+        "dataset_path": None if dataset_path is None else str(Path(dataset_path).resolve()),
+        "dataset_hash": dataset_hash,
+        "dataset_provenance": json.loads(json.dumps(dict(dataset.provenance), default=str)),
+        "neuroreduce_version": neuroreduce.__version__,
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+        "python_version": sys.version.split()[0],
+        "platform": platform.platform(),
+        "git_hash": _git_hash(),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def write_provenance(run_dir: Path, provenance: dict[str, Any]) -> None:
+    write_json_atomic(run_dir / PROVENANCE_FILE, provenance)
+
+
+def read_provenance(run_dir: Path) -> dict[str, Any]:
+    """``provenance.json`` of a run folder as a dict."""
+    data = _read_json(Path(run_dir) / PROVENANCE_FILE)
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{Path(run_dir) / PROVENANCE_FILE} is corrupt; retrain")
+    return data
+
+
+def save_state(run_dir: Path, state: dict[str, Any]) -> None:
+    """Atomically write the resumable training state to ``checkpoint/last.pt``."""
+    with atomic_path(run_dir / STATE_FILE) as tmp:
+        torch.save(state, tmp)
+
+
+# ---------------------------------------------------------------------------------- reading
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise CheckpointError(
+            f"run folder {path.parent} has no {path.name}; is it a folder written by train (-o)?"
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is corrupt ({type(exc).__name__}); retrain") from None
+
+
+def read_config(run_dir: Path) -> tuple[TrainConfig, ModelSpec, IOSpec]:
+    """Read ``config.json`` of a run folder.
+
+    Raises:
+        CheckpointError: if it is missing, corrupt or of an unknown format.
+    """
+    data = _read_json(Path(run_dir) / CONFIG_FILE)
+    if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
+        raise CheckpointError(f"{Path(run_dir) / CONFIG_FILE} is not a neuroreduce run config")
+    if data.get("format_version") != RUN_FORMAT_VERSION:
+        raise CheckpointError(
+            f"{run_dir} uses run format {data.get('format_version')!r}; this version reads "
+            f"{RUN_FORMAT_VERSION}; retrain or use a matching neuroreduce"
+        )
+    try:
+        return (
+            TrainConfig.from_dict(data["train"]),
+            ModelSpec.from_dict(data["model"]),
+            IOSpec.from_dict(data["io"]),
+        )
+    except (KeyError, TypeError, ValueError, NeuroreduceError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{Path(run_dir) / CONFIG_FILE} is invalid: {msg}") from None
+
+
+def read_dataset_hash(run_dir: Path) -> str:
+    """The dataset content hash recorded in ``provenance.json``."""
+    data = _read_json(Path(run_dir) / PROVENANCE_FILE)
+    if not isinstance(data, dict) or not isinstance(data.get("dataset_hash"), str):
+        raise CheckpointError(f"{Path(run_dir) / PROVENANCE_FILE} has no dataset_hash; retrain")
+    return data["dataset_hash"]
+
+
+def read_history(run_dir: Path) -> tuple[HistoryRow, ...]:
+    """Rows of ``history.csv`` (empty if the file does not exist yet)."""
+    path = Path(run_dir) / HISTORY_FILE
+    if not path.is_file():
+        return ()
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            return tuple(
+                HistoryRow(
+                    int(r["epoch"]),
+                    int(r["member"]),
+                    int(r["seed"]),
+                    float(r["train_loss"]),
+                    float(r["valid_loss"]),
+                )
+                for r in csv.DictReader(fh)
+            )
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path} is corrupt ({type(exc).__name__}); retrain") from None
+
+
+def read_weights(run_dir: Path) -> tuple[list[dict[str, torch.Tensor]], dict[str, Any]]:
+    """Member state dicts and parsed metadata of ``model.safetensors``."""
+    path = Path(run_dir) / WEIGHTS_FILE
+    if not path.is_file():
+        raise CheckpointError(f"run folder {run_dir} has no {WEIGHTS_FILE}; train it first")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            raw = fh.metadata() or {}
+            tensors = {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118
+        meta = {
+            "n_members": int(raw["n_members"]),
+            "seeds": tuple(json.loads(raw["seeds"])),
+            "best_epochs": tuple(int(v) for v in json.loads(raw["best_epochs"])),
+            "best_valid_losses": tuple(
+                math.inf if v is None else float(v) for v in json.loads(raw["best_valid_losses"])
+            ),
+            "epochs_done": int(raw["epochs_done"]),
+            "complete": bool(json.loads(raw["complete"])),
+        }
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path} is corrupt ({type(exc).__name__}); retrain") from None
+    states: list[dict[str, torch.Tensor]] = [{} for _ in range(meta["n_members"])]
+    for name, t in tensors.items():
+        prefix, _, rest = name.partition(".")
+        k = int(prefix[6:]) if prefix.startswith("member") and prefix[6:].isdigit() else -1
+        if not 0 <= k < meta["n_members"] or not rest:
+            raise CheckpointError(f"{path} holds an unexpected tensor {name!r}; retrain")
+        states[k][rest] = t
+    return states, meta
+
+
+def load_state(run_dir: Path) -> dict[str, Any] | None:
+    """The resumable state in ``checkpoint/last.pt``, or ``None`` if there is none."""
+    path = Path(run_dir) / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
+        raise CheckpointError(
+            f"{path} is corrupt ({type(exc).__name__}); delete it to restart the run"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != "neuroreduce-train-state":
+        raise CheckpointError(f"{path} is not a neuroreduce training state; delete it")
+    return state
+
+
+def check_same_run(
+    run_dir: Path, config: TrainConfig, spec: ModelSpec, io_spec: IOSpec, dataset_hash: str
+) -> None:
+    """Raise :class:`CheckpointError` unless ``run_dir`` was started with the same setup.
+
+    Only ``epochs``, ``checkpoint_every`` and ``threads`` may differ (see
+    :data:`~neuroreduce.training.config.RESUMABLE_FIELDS`).
+    """
+    old_config, old_spec, old_io = read_config(run_dir)
+    fix = "use a new -o folder or delete the old one"
+    diff = config.differences(old_config, ignore=RESUMABLE_FIELDS)
+    if diff:
+        raise CheckpointError(
+            f"{run_dir} holds a run with a different config ({', '.join(diff)}); {fix}"
+        )
+    if old_spec != spec or old_io != io_spec:
+        raise CheckpointError(f"{run_dir} holds a run on data of another shape or names; {fix}")
+    if read_dataset_hash(run_dir) != dataset_hash:
+        raise CheckpointError(f"{run_dir} holds a run trained on a different dataset; {fix}")
+
+
+# ---------------------------------------------------------------------------------- using
+@dataclass(frozen=True, eq=False)
+class TrainedRun:
+    """A trained run folder loaded into memory (see :func:`load_run`).
+
+    Attributes:
+        run_dir: The run folder.
+        config: The training configuration.
+        spec: Model name and sizes.
+        io: Channel names and units and the sampling interval (ms) of the training data.
+        normalization: Per-channel statistics of the training trials.
+        model: The ensemble (best-validation weights of every member), in eval mode.
+        history: Per-epoch, per-member losses.
+        dataset_hash: Content hash of the training dataset.
+        best_epochs: Best-validation epoch of each member (1-based; 0 = none improved).
+        best_valid_losses: Validation loss at that epoch, per member (normalised units).
+        epochs_done: Epochs trained so far.
+        complete: False if training was interrupted and can be resumed.
+    """
+
+    run_dir: Path
+    config: TrainConfig
+    spec: ModelSpec
+    io: IOSpec
+    normalization: Normalization
+    model: SurrogateEnsemble
+    history: tuple[HistoryRow, ...]
+    dataset_hash: str
+    best_epochs: tuple[int, ...]
+    best_valid_losses: tuple[float, ...]
+    epochs_done: int
+    complete: bool
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return self.io.input_names
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return self.io.output_names
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return self.config.seeds
+
+    @property
+    def n_members(self) -> int:
+        return self.model.n_members
+
+
+def load_run(run_dir: str | Path) -> TrainedRun:
+    """Load a run folder written by :func:`~neuroreduce.training.trainer.train`.
+
+    Raises:
+        CheckpointError: if the folder or one of its files is missing, corrupt or inconsistent.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run folder {run_dir} does not exist; check the path")
+    config, spec, io_spec = read_config(run_dir)
+    normalization = Normalization.from_dict(_read_json(run_dir / NORMALIZATION_FILE))
+    if (normalization.n_inputs, normalization.n_outputs) != (spec.n_inputs, spec.n_outputs):
+        raise CheckpointError(f"{run_dir / NORMALIZATION_FILE} does not fit the model; retrain")
+    states, meta = read_weights(run_dir)
+    if meta["n_members"] != config.n_members or meta["seeds"] != config.seeds:
+        raise CheckpointError(f"{run_dir / WEIGHTS_FILE} does not match config.json; retrain")
+    model = spec.build_ensemble(config.seeds)
+    model.load_member_state_dicts(states)
+    model.eval()
+    return TrainedRun(
+        run_dir=run_dir,
+        config=config,
+        spec=spec,
+        io=io_spec,
+        normalization=normalization,
+        model=model,
+        history=read_history(run_dir),
+        dataset_hash=read_dataset_hash(run_dir),
+        best_epochs=meta["best_epochs"],
+        best_valid_losses=meta["best_valid_losses"],
+        epochs_done=meta["epochs_done"],
+        complete=meta["complete"],
+    )
+
+
+def predict(run: TrainedRun, inputs: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+    """Run every member of a trained ensemble on inputs in physical units.
+
+    Args:
+        run: A loaded run (:func:`load_run`).
+        inputs: Injected currents, shape ``[trial, time, input]``, in the training units (nA).
+        batch_size: Trials per forward pass (bounds memory).
+
+    Returns:
+        Predicted outputs, shape ``[member, trial, time, output]``, float32, in the training
+        output units (mV).
+
+    Raises:
+        ConfigError: if ``inputs`` has the wrong shape or holds NaN/inf.
+    """
+    x = np.asarray(inputs)
+    n_in = run.spec.n_inputs
+    if x.ndim != 3 or x.shape[2] != n_in:
+        raise ConfigError(
+            f"inputs must have shape [trial, time, {n_in}] ({', '.join(run.input_names)}); "
+            f"got {tuple(x.shape)}"
+        )
+    if not np.isfinite(x).all():
+        raise ConfigError("inputs contain NaN or inf; fix the stimulus")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    xn = torch.from_numpy(run.normalization.normalize_inputs(x))
+    out = np.empty((run.n_members, x.shape[0], x.shape[1], run.spec.n_outputs), np.float32)
+    with torch.no_grad():
+        for start in range(0, x.shape[0], batch_size):
+            y = run.model.forward_shared(xn[start : start + batch_size]).numpy()
+            out[:, start : start + batch_size] = run.normalization.denormalize_outputs(y)
+    return out
+
+
+def check_compatible(run: TrainedRun, dataset: Dataset) -> None:
+    """Raise :class:`DatasetError` unless ``dataset`` has the channels, units and dt of ``run``."""
+    io_spec = run.io
+    checks = (
+        ("input names", io_spec.input_names, tuple(dataset.input_names)),
+        ("output names", io_spec.output_names, tuple(dataset.output_names)),
+        ("input units", io_spec.input_units, dataset.input_units),
+        ("output units", io_spec.output_units, dataset.output_units),
+    )
+    for what, expected, got in checks:
+        if expected != got:
+            raise DatasetError(
+                f"dataset {what} {got} do not match the model's {expected}; use a dataset "
+                "simulated for the same scenario or retrain"
+            )
+    if not math.isclose(io_spec.dt_ms, float(dataset.dt_ms), rel_tol=1e-9):
+        raise DatasetError(
+            f"dataset dt {dataset.dt_ms} ms differs from the model's {io_spec.dt_ms} ms; resample "
+            "the dataset or retrain on this dt"
+        )

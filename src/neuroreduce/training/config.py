@@ -1,0 +1,145 @@
+"""The training configuration: a frozen, validated dataclass (JSON/TOML is only storage)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from neuroreduce.errors import ConfigError
+from neuroreduce.models.registry import list_models
+
+#: Loss functions on normalised outputs: mean squared error, or its square root (the paper's).
+LOSSES: tuple[str, ...] = ("mse", "rmse")
+
+#: Paper's tuned Adam learning rates (Barbulescu et al. 2023), used when ``learning_rate=None``.
+DEFAULT_LEARNING_RATES: dict[str, float] = {"rnn": 0.001, "lstm": 0.05, "gru": 0.05}
+_FALLBACK_LEARNING_RATE = 0.001
+
+#: Fields that may change between an interrupted run and its resumption without changing the
+#: result (``epochs`` may grow: training continues from the last epoch).
+RESUMABLE_FIELDS: frozenset[str] = frozenset({"epochs", "checkpoint_every", "threads"})
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train a seed ensemble of surrogates (one member per seed).
+
+    Attributes:
+        model: Registered model name (``"rnn"``, ``"lstm"``, ``"gru"``).
+        hidden: Recurrent units per member.
+        seeds: One seed per ensemble member (distinct, >= 0); seeds the weights and shuffling.
+        epochs: Passes over the training trials; the best-validation epoch is kept.
+        batch_size: Trials per minibatch (the last one of an epoch may be smaller).
+        learning_rate: Adam step size; ``None`` picks the paper's value for the model
+            (0.05 for GRU/LSTM, 0.001 for RNN), see :attr:`effective_learning_rate`.
+        loss: ``"rmse"`` (paper) or ``"mse"``, on normalised outputs.
+        early_stopping_patience: Stop a member after this many epochs without a better
+            validation loss; ``None`` trains all ``epochs``.
+        checkpoint_every: Save a resumable checkpoint every this many epochs.
+        threads: Torch CPU threads used while training.
+    """
+
+    model: str = "gru"
+    hidden: int = 4
+    seeds: tuple[int, ...] = (0,)
+    epochs: int = 1000
+    batch_size: int = 32
+    learning_rate: float | None = None
+    loss: str = "rmse"
+    early_stopping_patience: int | None = None
+    checkpoint_every: int = 10
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.model not in list_models():
+            raise ConfigError(
+                f"TrainConfig.model {self.model!r} is unknown; "
+                f"use one of {', '.join(list_models())}"
+            )
+        _positive_int("hidden", self.hidden)
+        if isinstance(self.seeds, (str, bytes)) or not hasattr(self.seeds, "__iter__"):
+            raise ConfigError(
+                f"TrainConfig.seeds must be a sequence of integers, got {self.seeds!r}"
+            )
+        seeds = tuple(self.seeds)
+        if not seeds:
+            raise ConfigError("TrainConfig.seeds must hold at least one seed, e.g. (0,)")
+        for s in seeds:
+            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+                raise ConfigError(f"TrainConfig.seeds must be integers >= 0, got {s!r}")
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"TrainConfig.seeds must be distinct, got {seeds}")
+        object.__setattr__(self, "seeds", seeds)
+        _positive_int("epochs", self.epochs)
+        _positive_int("batch_size", self.batch_size)
+        if self.learning_rate is not None:
+            lr = self.learning_rate
+            if (
+                isinstance(lr, bool)
+                or not isinstance(lr, (int, float))
+                or not (math.isfinite(lr) and lr > 0)
+            ):
+                raise ConfigError(
+                    f"TrainConfig.learning_rate must be a finite number > 0 or None, got {lr!r}"
+                )
+            object.__setattr__(self, "learning_rate", float(lr))
+        if self.loss not in LOSSES:
+            raise ConfigError(
+                f"TrainConfig.loss {self.loss!r} is unknown; use one of {', '.join(LOSSES)}"
+            )
+        if self.early_stopping_patience is not None:
+            _positive_int("early_stopping_patience", self.early_stopping_patience)
+        _positive_int("checkpoint_every", self.checkpoint_every)
+        _positive_int("threads", self.threads)
+
+    @property
+    def effective_learning_rate(self) -> float:
+        """``learning_rate``, or the paper's default for ``model`` when it is ``None``."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return DEFAULT_LEARNING_RATES.get(self.model, _FALLBACK_LEARNING_RATE)
+
+    @property
+    def n_members(self) -> int:
+        """Number of ensemble members (one per seed)."""
+        return len(self.seeds)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (``seeds`` as a list)."""
+        data = asdict(self)
+        data["seeds"] = list(self.seeds)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from :meth:`to_dict` output or a TOML table; missing keys take defaults.
+
+        Raises:
+            ConfigError: on an unknown key (naming the allowed ones) or an invalid value.
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(f"a training config must be a table/dict, got {type(data).__name__}")
+        allowed = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            raise ConfigError(
+                f"unknown training option(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
+            )
+        values = dict(data)
+        if "seeds" in values and isinstance(values["seeds"], list):
+            values["seeds"] = tuple(values["seeds"])
+        return cls(**values)
+
+    def differences(self, other: TrainConfig, *, ignore: frozenset[str] = frozenset()) -> list[str]:
+        """Names of the fields whose values differ from ``other`` (except those in ``ignore``)."""
+        return [
+            f.name
+            for f in fields(self)
+            if f.name not in ignore and getattr(self, f.name) != getattr(other, f.name)
+        ]

@@ -1,0 +1,265 @@
+"""Training: config, normalisation, ensemble == lone training, closed form, determinism."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neuroreduce.datasets.dataset import Dataset
+from neuroreduce.errors import ConfigError, DatasetError
+from neuroreduce.models import RecurrentSurrogate
+from neuroreduce.training import (
+    Normalization,
+    TrainConfig,
+    load_run,
+    predict,
+    train,
+)
+
+
+def linear_dataset(
+    *, n_trials: int = 20, n_time: int = 80, a: float = 0.9, b: float = 0.5, seed: int = 0
+) -> Dataset:
+    """Two inputs (nA) through y_t = a*y_{t-1} + b*u1_t - 0.2*u2_t (mV); split 60/20/20 %."""
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(size=(n_trials, n_time // 10 + 1, 2))
+    u = np.repeat(steps, 10, axis=1)[:, :n_time].astype(np.float32)
+    y = np.zeros((n_trials, n_time, 1))
+    for t in range(1, n_time):
+        y[:, t, 0] = a * y[:, t - 1, 0] + b * u[:, t, 0] - 0.2 * u[:, t, 1]
+    n_tr, n_va = int(0.6 * n_trials), int(0.2 * n_trials)
+    split = np.array([0] * n_tr + [1] * n_va + [2] * (n_trials - n_tr - n_va))
+    return Dataset(u, (y - 60.0).astype(np.float32), 0.5, ("u1", "u2"), ("y",), split=split)
+
+
+# ------------------------------------------------------------------------------ config
+def test_config_defaults_and_roundtrip() -> None:
+    cfg = TrainConfig()
+    assert (cfg.model, cfg.hidden, cfg.seeds, cfg.epochs, cfg.batch_size, cfg.loss) == (
+        "gru",
+        4,
+        (0,),
+        1000,
+        32,
+        "rmse",
+    )
+    assert cfg.effective_learning_rate == 0.05
+    assert TrainConfig(model="lstm").effective_learning_rate == 0.05
+    assert TrainConfig(model="rnn").effective_learning_rate == 0.001
+    assert TrainConfig(model="rnn", learning_rate=0.1).effective_learning_rate == 0.1
+    full = TrainConfig(
+        model="lstm",
+        hidden=8,
+        seeds=[3, 1],
+        epochs=5,
+        batch_size=4,
+        learning_rate=0.01,
+        loss="mse",
+        early_stopping_patience=3,
+        checkpoint_every=2,
+        threads=2,
+    )
+    assert full.seeds == (3, 1)
+    assert TrainConfig.from_dict(full.to_dict()) == full
+    assert TrainConfig.from_dict({"hidden": 16}) == TrainConfig(hidden=16)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model": "tcn"}, r"TrainConfig.model 'tcn' is unknown; use one of gru, lstm, rnn"),
+        ({"hidden": 0}, "TrainConfig.hidden must be a positive integer"),
+        ({"seeds": ()}, "TrainConfig.seeds must hold at least one seed"),
+        ({"seeds": (1, 1)}, "TrainConfig.seeds must be distinct"),
+        ({"seeds": (-1,)}, r"TrainConfig.seeds must be integers >= 0"),
+        ({"seeds": 3}, "TrainConfig.seeds must be a sequence"),
+        ({"epochs": 2.5}, "TrainConfig.epochs must be a positive integer"),
+        ({"batch_size": True}, "TrainConfig.batch_size must be a positive integer"),
+        ({"learning_rate": -1.0}, "TrainConfig.learning_rate must be a finite number > 0"),
+        ({"learning_rate": math.nan}, "TrainConfig.learning_rate must be a finite number > 0"),
+        ({"loss": "mae"}, r"TrainConfig.loss 'mae' is unknown; use one of mse, rmse"),
+        ({"early_stopping_patience": 0}, "TrainConfig.early_stopping_patience must be"),
+        ({"checkpoint_every": 0}, "TrainConfig.checkpoint_every must be"),
+        ({"threads": 0}, "TrainConfig.threads must be"),
+    ],
+)
+def test_config_rejects_bad_values(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**kwargs)
+
+
+def test_config_from_dict_rejects_unknown_keys() -> None:
+    with pytest.raises(ConfigError, match="unknown training option.*lr; allowed: model, hidden"):
+        TrainConfig.from_dict({"lr": 0.1})
+
+
+# ------------------------------------------------------------------------------ normalisation
+def test_normalization_fits_train_trials_only_and_inverts() -> None:
+    ds = linear_dataset()
+    train_idx = ds.indices("train")
+    norm = Normalization.fit(ds)
+    np.testing.assert_allclose(norm.input_mean, ds.inputs[train_idx].mean(axis=(0, 1)), rtol=1e-5)
+    np.testing.assert_allclose(norm.output_std, ds.outputs[train_idx].std(axis=(0, 1)), rtol=1e-4)
+    all_mean = ds.outputs.mean(axis=(0, 1))
+    assert abs(norm.output_mean[0] - all_mean[0]) > 1e-3  # not fitted on valid/test trials
+    z = norm.normalize_outputs(ds.outputs[train_idx])
+    np.testing.assert_allclose(z.mean(axis=(0, 1)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(z.std(axis=(0, 1)), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(norm.denormalize_outputs(z), ds.outputs[train_idx], atol=1e-4)
+    assert Normalization.from_dict(norm.to_dict()) == norm
+    with pytest.raises(DatasetError, match="inputs have 3 channels"):
+        norm.normalize_inputs(np.zeros((1, 5, 3)))
+
+
+def test_normalization_constant_channel_gets_unit_std() -> None:
+    ds = linear_dataset()
+    inputs = ds.inputs.copy()
+    inputs[..., 1] = 0.3
+    const = Dataset(inputs, ds.outputs, ds.dt_ms, ds.input_names, ds.output_names, split=ds.split)
+    norm = Normalization.fit(const)
+    assert norm.input_std[1] == 1.0
+    assert norm.input_mean[1] == pytest.approx(0.3)
+    assert np.isfinite(norm.normalize_inputs(inputs)).all()
+
+
+# ------------------------------------------------------------------------------ the key test
+def reference_train(ds: Dataset, cfg: TrainConfig, seed: int) -> tuple[dict, list, int]:
+    """Lone training written out from the spec: RecurrentSurrogate + Adam + own shuffle RNG."""
+    norm = Normalization.fit(ds)
+    tr, va = ds.indices("train"), ds.indices("valid")
+    x = torch.from_numpy(norm.normalize_inputs(ds.inputs[tr]))
+    y = torch.from_numpy(norm.normalize_outputs(ds.outputs[tr]))
+    xv = torch.from_numpy(norm.normalize_inputs(ds.inputs[va]))
+    yv = torch.from_numpy(norm.normalize_outputs(ds.outputs[va]))
+    torch.manual_seed(seed)
+    model = RecurrentSurrogate(cfg.model, x.shape[2], y.shape[2], cfg.hidden)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.effective_learning_rate)
+    rng = np.random.default_rng(seed)
+    best, best_state, best_epoch, history, since = math.inf, None, 0, [], 0
+    for epoch in range(1, cfg.epochs + 1):
+        perm = rng.permutation(x.shape[0])
+        for start in range(0, len(perm), cfg.batch_size):
+            idx = torch.from_numpy(perm[start : start + cfg.batch_size])
+            loss = (model(x[idx]) - y[idx]).square().mean().sqrt()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            tl = float((model(x) - y).square().mean().sqrt())
+            vl = float((model(xv) - yv).square().mean().sqrt())
+        history.append((epoch, tl, vl))
+        if vl < best:
+            best, best_state, best_epoch, since = vl, copy.deepcopy(model.state_dict()), epoch, 0
+        else:
+            since += 1
+            if cfg.early_stopping_patience and since >= cfg.early_stopping_patience:
+                break
+    return best_state, history, best_epoch
+
+
+@pytest.mark.parametrize(
+    ("model", "patience", "lr"), [("gru", None, 0.01), ("lstm", None, 0.01), ("rnn", 1, 0.05)]
+)
+def test_ensemble_training_equals_lone_training(
+    tmp_path: Path, model: str, patience: int | None, lr: float
+) -> None:
+    ds = linear_dataset(n_trials=20, n_time=60)
+    seeds = (0, 5, 9)
+    cfg = TrainConfig(
+        model=model,
+        hidden=3,
+        seeds=seeds,
+        epochs=4,
+        batch_size=5,
+        learning_rate=lr,
+        early_stopping_patience=patience,
+    )
+    ens = train(ds, cfg, tmp_path / "ens", progress=False)
+    run = load_run(tmp_path / "ens")
+    for k, seed in enumerate(seeds):
+        ref_state, ref_history, ref_best = reference_train(ds, cfg, seed)
+        lone = train(
+            ds,
+            TrainConfig.from_dict({**cfg.to_dict(), "seeds": [seed]}),
+            tmp_path / f"lone{seed}",
+            progress=False,
+        )
+        lone_run = load_run(tmp_path / f"lone{seed}")
+        assert ens.best_epochs[k] == lone.best_epochs[0] == ref_best
+        rows = [(r.epoch, r.train_loss, r.valid_loss) for r in ens.history if r.member == k]
+        assert [r[0] for r in rows] == [h[0] for h in ref_history]
+        np.testing.assert_allclose([r[1:] for r in rows], [h[1:] for h in ref_history], rtol=1e-4)
+        member = run.model.member(k).state_dict()
+        single = lone_run.model.member(0).state_dict()
+        for name, ref in ref_state.items():
+            torch.testing.assert_close(member[name], ref, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(single[name], ref, rtol=1e-4, atol=1e-6)
+    if patience is not None:
+        assert any(ens.stopped_early), "the patience-1 case should stop some member early"
+
+
+# ------------------------------------------------------------------------------ closed form
+@pytest.mark.slow
+def test_training_recovers_a_linear_system(tmp_path: Path) -> None:
+    a, b = 0.9, 0.5
+    ds = linear_dataset(n_trials=40, n_time=150, a=a, b=b, seed=1)
+    cfg = TrainConfig(model="gru", hidden=4, seeds=(0,), epochs=40, batch_size=8)
+    train(ds, cfg, tmp_path / "run", progress=False)
+    run = load_run(tmp_path / "run")
+    test = ds.indices("test")
+    pred = predict(run, ds.inputs[test])[0]
+    rmse = float(np.sqrt(np.mean((pred - ds.outputs[test]) ** 2)))
+    assert rmse < 0.06 * float(ds.outputs[test].std())
+    # impulse response on input 1: b * a**k after the pulse
+    pulse = np.zeros((1, 150, 2), np.float32)
+    pulse[0, 5, 0] = 1.0
+    response = predict(run, pulse)[0, 0, :, 0] - predict(run, np.zeros_like(pulse))[0, 0, :, 0]
+    expected = np.zeros(150)
+    expected[5:] = b * a ** np.arange(145)
+    assert np.abs(response - expected).max() < 0.1 * b
+
+
+# ------------------------------------------------------------------------------ determinism
+def test_training_is_deterministic(tmp_path: Path) -> None:
+    ds = linear_dataset(n_trials=15, n_time=50)
+    cfg = TrainConfig(model="gru", hidden=3, seeds=(2, 3), epochs=3, batch_size=4)
+    torch.manual_seed(123)  # the global RNG must not matter
+    first = train(ds, cfg, tmp_path / "a", progress=False)
+    torch.manual_seed(999)
+    second = train(ds, cfg, tmp_path / "b", progress=False)
+    assert first.history == second.history
+    assert first.best_valid_losses == second.best_valid_losses
+    a, b = load_run(tmp_path / "a").model, load_run(tmp_path / "b").model
+    for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y)
+    other = train(
+        ds,
+        TrainConfig.from_dict({**cfg.to_dict(), "seeds": [4, 3]}),
+        tmp_path / "c",
+        progress=False,
+    )
+    assert other.history[1::2] == first.history[1::2]  # member with seed 3 is unchanged
+    assert other.history[0::2] != first.history[0::2]
+
+
+def test_train_needs_train_and_valid_trials(tmp_path: Path) -> None:
+    ds = linear_dataset(n_trials=10, n_time=20)
+    cfg = TrainConfig(epochs=1)
+    no_split = Dataset(ds.inputs, ds.outputs, ds.dt_ms, ds.input_names, ds.output_names)
+    with pytest.raises(DatasetError, match="no split"):
+        train(no_split, cfg, tmp_path / "x", progress=False)
+    no_valid = Dataset(
+        ds.inputs,
+        ds.outputs,
+        ds.dt_ms,
+        ds.input_names,
+        ds.output_names,
+        split=np.where(ds.split == 1, 2, ds.split),
+    )
+    with pytest.raises(DatasetError, match="no 'valid' trials"):
+        train(no_valid, cfg, tmp_path / "y", progress=False)
