@@ -98,7 +98,7 @@ def test_load_run_and_predict_in_physical_units(tmp_path: Path) -> None:
     assert out.shape == (2, 5, 40, 2) and out.dtype == np.float32
     norm = run.normalization
     with torch.no_grad():
-        z = run.model.member(1)(torch.from_numpy(norm.normalize_inputs(ds.inputs[:5]))).numpy()
+        z = run.member(1)(torch.from_numpy(norm.normalize_inputs(ds.inputs[:5]))).numpy()
     np.testing.assert_allclose(out[1], norm.denormalize_outputs(z), rtol=1e-5, atol=1e-5)
     with pytest.raises(ConfigError, match=r"\[trial, time, 2\] \(PLML, AVBL\); got \(5, 40, 3\)"):
         predict(run, np.zeros((5, 40, 3)))

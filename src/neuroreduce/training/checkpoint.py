@@ -39,6 +39,7 @@ from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.errors import CheckpointError, ConfigError, DatasetError, NeuroreduceError
 from neuroreduce.models.ensemble import SurrogateEnsemble
 from neuroreduce.models.registry import ModelSpec
+from neuroreduce.models.rnn import RecurrentSurrogate
 from neuroreduce.training.config import RESUMABLE_FIELDS, TrainConfig
 from neuroreduce.training.normalization import Normalization
 
@@ -408,6 +409,10 @@ class TrainedRun:
     @property
     def n_members(self) -> int:
         return self.model.n_members
+
+    def member(self, k: int) -> RecurrentSurrogate:
+        """Member ``k`` (best-validation weights) as a standalone model in eval mode."""
+        return self.model.member(k).eval()
 
 
 def load_run(run_dir: str | Path) -> TrainedRun:
