@@ -199,6 +199,8 @@ def test_ensemble_training_equals_lone_training(
         for name, ref in ref_state.items():
             torch.testing.assert_close(member[name], ref, rtol=1e-4, atol=1e-6)
             torch.testing.assert_close(single[name], ref, rtol=1e-4, atol=1e-6)
+    last_rows = [max(r.epoch for r in ens.history if r.member == k) for k in range(len(seeds))]
+    assert ens.epochs_done == max(last_rows)  # training ends when every member is done
     if patience is not None:
         assert any(ens.stopped_early), "the patience-1 case should stop some member early"
 
@@ -263,3 +265,29 @@ def test_train_needs_train_and_valid_trials(tmp_path: Path) -> None:
     )
     with pytest.raises(DatasetError, match="no 'valid' trials"):
         train(no_valid, cfg, tmp_path / "y", progress=False)
+
+
+def test_a_diverged_member_is_frozen_at_its_best_without_touching_the_others() -> None:
+    from neuroreduce.models import ModelSpec
+    from neuroreduce.training.trainer import _Loop, _split_tensors
+
+    ds = linear_dataset(n_trials=10, n_time=30)
+    cfg = TrainConfig(hidden=3, seeds=(0, 1, 2), epochs=5, batch_size=4)
+    loop = _Loop(cfg, ModelSpec("gru", 2, 1, 3), _split_tensors(ds, Normalization.fit(ds)))
+    loop.run_epoch()
+    before = [loop.model.member_state_dict(k) for k in range(3)]
+    best1 = loop.best_model.member_state_dict(1)
+    owners = loop.model.parameter_owners()["rnn.weight_hh_l0"]
+    with torch.no_grad():
+        loop.model.rnn.weight_hh_l0[owners == 1] = math.nan
+    with pytest.warns(RuntimeWarning, match=r"members \[1\] \(seeds \[1\]\) diverged"):
+        loop._guard_divergence()
+    assert loop.done == [False, True, False]
+    for name, t in loop.model.member_state_dict(1).items():
+        assert torch.equal(t, best1[name])
+    for k in (0, 2):
+        for name, t in loop.model.member_state_dict(k).items():
+            assert torch.equal(t, before[k][name])
+    report = loop.run_epoch()  # the others keep training, with finite losses
+    assert math.isnan(report.valid_losses[1]) and math.isfinite(report.valid_losses[0])
+    assert all(torch.isfinite(p).all() for p in loop.model.parameters())

@@ -16,8 +16,9 @@ LOSSES: tuple[str, ...] = ("mse", "rmse")
 DEFAULT_LEARNING_RATES: dict[str, float] = {"rnn": 0.001, "lstm": 0.05, "gru": 0.05}
 _FALLBACK_LEARNING_RATE = 0.001
 
-#: Fields that may change between an interrupted run and its resumption without changing the
-#: result (``epochs`` may grow: training continues from the last epoch).
+#: Fields that may change between an interrupted run and its resumption (``epochs`` may grow:
+#: training continues from the last epoch). Results are bitwise equal to an uninterrupted run
+#: when ``threads`` is unchanged (thread count can change float rounding of large products).
 RESUMABLE_FIELDS: frozenset[str] = frozenset({"epochs", "checkpoint_every", "threads"})
 
 
