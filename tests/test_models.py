@@ -148,7 +148,10 @@ def test_ensemble_gradients_are_blockwise_the_lone_gradients(cell: str) -> None:
 def _member_grads(ens: SurrogateEnsemble, k: int) -> dict[str, torch.Tensor]:
     """Extract member k's gradient by packing gradients into a scratch ensemble."""
     scratch = SurrogateEnsemble(
-        ens.cell, ens.n_members, n_inputs=ens.n_inputs, n_outputs=ens.n_outputs,
+        ens.cell,
+        ens.n_members,
+        n_inputs=ens.n_inputs,
+        n_outputs=ens.n_outputs,
         hidden=ens.hidden,
     )
     with torch.no_grad():
@@ -189,7 +192,9 @@ def test_ensemble_roundtrip_and_errors() -> None:
     with pytest.raises(ConfigError, match="member 2 does not exist"):
         ens.member(2)
     with pytest.raises(CheckpointError, match="does not fit a lstm-5"):
-        ens.load_member_state_dicts([members[0].state_dict(), _lone("lstm", 1, 3, 2, 4).state_dict()])
+        ens.load_member_state_dicts(
+            [members[0].state_dict(), _lone("lstm", 1, 3, 2, 4).state_dict()]
+        )
 
 
 def test_model_spec_roundtrip_and_validation() -> None:
