@@ -200,9 +200,9 @@ class _Loop:
         cfg = self.config
         n = self.x_train.shape[0]
         order = torch.from_numpy(np.stack([rng.permutation(n) for rng in self.rngs]))
-        active = torch.tensor([0.0 if d else 1.0 for d in self.done])
         for start in range(0, n, cfg.batch_size):
             idx = order[:, start : start + cfg.batch_size]
+            active = torch.tensor([0.0 if d else 1.0 for d in self.done])  # frozen: no gradient
             pred = self.model(self.x_train[idx])
             losses = member_losses(pred, self.y_train[idx], cfg.loss)
             self.optimizer.zero_grad(set_to_none=True)
@@ -212,7 +212,7 @@ class _Loop:
         self.epoch += 1
         train_l = self._evaluate(self.x_train, self.y_train)
         valid_l = self._evaluate(self.x_valid, self.y_valid)
-        improved, stopped = [], []
+        improved = []
         for k in range(cfg.n_members):
             if self.done[k]:
                 train_l[k] = valid_l[k] = math.nan
@@ -230,7 +230,6 @@ class _Loop:
                 patience = cfg.early_stopping_patience
                 if patience is not None and self.since_best[k] >= patience:
                     self.done[k] = True
-                    stopped.append(k)
         self._copy_members(improved, to_best=True)
         self._copy_members([k for k in range(cfg.n_members) if self.done[k]], to_best=False)
         return EpochReport(
