@@ -227,7 +227,8 @@ def train_from_file(
     from neuroreduce.training import train
 
     dataset = load_dataset(dataset_path)
-    result = train(dataset, config, out_dir, resume=resume, progress=progress)
+    result = train(dataset, config, out_dir, resume=resume, progress=progress,
+                   dataset_path=dataset_path)
     write_json_atomic(
         Path(out_dir) / DATASET_LINK,
         {"path": str(Path(dataset_path).resolve()), "content_hash": dataset.content_hash()},

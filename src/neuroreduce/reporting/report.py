@@ -151,7 +151,7 @@ def make_report(
         "seeds": ", ".join(map(str, cfg.seeds)),
         "epochs (max)": cfg.epochs,
         "batch size": cfg.batch_size,
-        "learning rate": cfg.learning_rate,
+        "learning rate": cfg.effective_learning_rate,
         "loss": cfg.loss,
         "best validation epoch per seed": ", ".join(map(str, best)),
         "dataset": f"{dataset.n_trials} trials x {dataset.n_time} samples, dt {dataset.dt_ms} ms",

