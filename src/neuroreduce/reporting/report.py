@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from neuroreduce.datasets.dataset import SPLIT_NAMES
 from neuroreduce.errors import CheckpointError
 from neuroreduce.reporting import figures
 from neuroreduce.reporting.html import figure, key_values, table, write_page
@@ -45,8 +46,13 @@ def _fmt(stats: dict[str, Any]) -> str:
     return f"{stats['mean']:.3e} ± {stats['std']:.1e}"
 
 
+def _ordered_splits(results: dict[str, Any]) -> dict[str, Any]:
+    """The results' splits in train, valid, test order (JSON files store them sorted)."""
+    return {s: results["splits"][s] for s in SPLIT_NAMES if s in results["splits"]}
+
+
 def _results_tables(results: dict[str, Any], units: str) -> str:
-    splits = results["splits"]
+    splits = _ordered_splits(results)
     overall = table(
         ["split", "trials", f"RMSE ({units})", "NRMSE (RMSE / range)"],
         [(s, v["n_trials"], _fmt(v["rmse"]), _fmt(v["nrmse"])) for s, v in splits.items()],
@@ -136,7 +142,7 @@ def make_report(
                 np.array([v["per_output"][n]["rmse"]["mean"] for n in names]),
                 np.array([v["per_output"][n]["rmse"]["std"] for n in names]),
             )
-            for s, v in results["splits"].items()
+            for s, v in _ordered_splits(results).items()
         },
         units=dataset.output_units,
         title=f"{label}: RMSE per output neuron (mean ± std over seeds)",
