@@ -97,3 +97,31 @@ def test_help_lists_every_command() -> None:
     assert r.exit_code == 0
     for cmd in ("simulate", "train", "evaluate", "report", "demo", "scenarios", "import"):
         assert cmd in r.output
+
+
+def test_dataset_not_matching_checkpoint_is_one_line_error(tmp_path) -> None:
+    toy = tmp_path / "toy.h5"
+    assert invoke("simulate", "toy", "--stimuli", "6", "--dt-out", "2.0", "-o", str(toy)).exit_code == 0
+    run = tmp_path / "run"
+    r = invoke("train", str(toy), "--seeds", "1", "--epochs", "2", "-o", str(run))
+    assert r.exit_code == 0, r.output
+    other = tmp_path / "other.npz"
+    rng = np.random.default_rng(0)
+    np.savez(other, inputs=rng.normal(size=(4, 51, 3)), outputs=rng.normal(size=(4, 51, 4)),
+             dt_ms=2.0, input_names=np.array(["a", "b", "c"]),
+             output_names=np.array(["out0", "out1", "out2", "out3"]))
+    other_h5 = tmp_path / "other.h5"
+    assert invoke("import", "npz", str(other), "-o", str(other_h5)).exit_code == 0
+    r = invoke("evaluate", str(run), "--dataset", str(other_h5))
+    assert r.exit_code == 2
+    assert "input" in r.output and "Traceback" not in r.output
+    assert not (run / "results.json").exists()
+
+
+def test_training_into_a_folder_of_another_run_is_refused(tmp_path) -> None:
+    toy = tmp_path / "toy.h5"
+    invoke("simulate", "toy", "--stimuli", "6", "--dt-out", "2.0", "-o", str(toy))
+    run = tmp_path / "run"
+    assert invoke("train", str(toy), "--seeds", "1", "--epochs", "1", "-o", str(run)).exit_code == 0
+    r = invoke("train", str(toy), "--model", "lstm", "--seeds", "1", "--epochs", "1", "-o", str(run))
+    assert r.exit_code == 2 and "Traceback" not in r.output

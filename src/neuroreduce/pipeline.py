@@ -237,7 +237,8 @@ def train_from_file(
 
 
 def dataset_of_run(run_dir: str | Path, dataset_path: str | Path | None = None) -> Dataset:
-    """Load the dataset a run was trained on (or ``dataset_path``), checking its fingerprint."""
+    """Load the dataset a run was trained on, checking its fingerprint, or ``dataset_path``
+    (any dataset with the run's input/output names, e.g. new stimuli)."""
     from neuroreduce.datasets.io import load_dataset
 
     run_dir = Path(run_dir)
@@ -248,8 +249,9 @@ def dataset_of_run(run_dir: str | Path, dataset_path: str | Path | None = None) 
             info = json.loads(link.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise CheckpointError(f"{link} is corrupt ({exc}); pass the dataset with --dataset") from exc
-        expected = info.get("content_hash")
-        dataset_path = dataset_path or info.get("path")
+        if dataset_path is None:  # the recorded dataset must be unchanged; another one is the
+            expected = info.get("content_hash")  # user's choice (checked for names/units later)
+            dataset_path = info.get("path")
     if dataset_path is None:
         raise CheckpointError(
             f"{run_dir} does not say which dataset it was trained on; pass it with --dataset"
