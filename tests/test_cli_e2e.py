@@ -101,7 +101,8 @@ def test_help_lists_every_command() -> None:
 
 def test_dataset_not_matching_checkpoint_is_one_line_error(tmp_path) -> None:
     toy = tmp_path / "toy.h5"
-    assert invoke("simulate", "toy", "--stimuli", "6", "--dt-out", "2.0", "-o", str(toy)).exit_code == 0
+    r = invoke("simulate", "toy", "--stimuli", "6", "--dt-out", "2.0", "-o", str(toy))
+    assert r.exit_code == 0
     run = tmp_path / "run"
     r = invoke("train", str(toy), "--seeds", "1", "--epochs", "2", "-o", str(run))
     assert r.exit_code == 0, r.output
@@ -123,5 +124,6 @@ def test_training_into_a_folder_of_another_run_is_refused(tmp_path) -> None:
     invoke("simulate", "toy", "--stimuli", "6", "--dt-out", "2.0", "-o", str(toy))
     run = tmp_path / "run"
     assert invoke("train", str(toy), "--seeds", "1", "--epochs", "1", "-o", str(run)).exit_code == 0
-    r = invoke("train", str(toy), "--model", "lstm", "--seeds", "1", "--epochs", "1", "-o", str(run))
+    r = invoke("train", str(toy), "--model", "lstm", "--seeds", "1", "--epochs", "1",
+               "-o", str(run))
     assert r.exit_code == 2 and "Traceback" not in r.output

@@ -45,7 +45,8 @@ class DemoConfig:
 
 def dataset_cache_path(config: DemoConfig) -> Path:
     """Where the demo's dataset is cached (``$NEUROREDUCE_CACHE_DIR`` or the user cache)."""
-    root = Path(os.environ.get("NEUROREDUCE_CACHE_DIR") or platformdirs.user_cache_dir("neuroreduce"))
+    env = os.environ.get("NEUROREDUCE_CACHE_DIR")
+    root = Path(env) if env else Path(platformdirs.user_cache_dir("neuroreduce"))
     name = f"{config.scenario}_{config.n_stimuli}stim_dt{config.dt_out_ms:g}ms_seed0.h5"
     return root / "datasets" / name
 

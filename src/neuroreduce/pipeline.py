@@ -248,7 +248,9 @@ def dataset_of_run(run_dir: str | Path, dataset_path: str | Path | None = None) 
         try:
             info = json.loads(link.read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"{link} is corrupt ({exc}); pass the dataset with --dataset") from exc
+            raise CheckpointError(
+                f"{link} is corrupt ({exc}); pass the dataset with --dataset"
+            ) from exc
         if dataset_path is None:  # the recorded dataset must be unchanged; another one is the
             expected = info.get("content_hash")  # user's choice (checked for names/units later)
             dataset_path = info.get("path")

@@ -59,7 +59,10 @@ def split_errors(split: str, y_true: np.ndarray, y_pred: np.ndarray) -> SplitErr
     per_rmse = np.stack([rmse(y_true, p) for p in y_pred])
     per_nrmse = np.stack([nrmse(y_true, p) for p in y_pred])
     pooled_rmse = np.array([float(rmse(flat_true, p.reshape(flat_true.shape))[0]) for p in y_pred])
-    pooled_nrmse = pooled_rmse / pooled_range if pooled_range > 0 else np.full_like(pooled_rmse, np.nan)
+    if pooled_range > 0:
+        pooled_nrmse = pooled_rmse / pooled_range
+    else:
+        pooled_nrmse = np.full_like(pooled_rmse, np.nan)
     return SplitErrors(
         split=split,
         n_trials=int(y_true.shape[0]),
