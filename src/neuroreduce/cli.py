@@ -62,7 +62,8 @@ def simulate(
     workers: Annotated[int, typer.Option(help="Parallel simulation processes.")] = 1,
 ) -> None:
     """Simulate a scenario under a diverse, seeded stimulus set and write a dataset file."""
-    from neuroreduce.pipeline import SimulationSettings, simulate as run
+    from neuroreduce.pipeline import SimulationSettings
+    from neuroreduce.pipeline import simulate as run
 
     settings = SimulationSettings(parameter_set=parameter_set, reader=reader, dt_ms=dt,
                                   ablated=tuple(ablate or ()), workers=workers)
@@ -120,8 +121,18 @@ def train(
                          seeds=tuple(range(first_seed, first_seed + seeds)), epochs=epochs,
                          batch_size=batch_size, learning_rate=lr, loss=loss,
                          early_stopping_patience=patience)
-    train_from_file(dataset, config, output, resume=resume, progress=True)
-    out.print(f"trained {model.upper()}-{hidden} x {seeds} seeds -> {output}")
+    result = train_from_file(dataset, config, output, resume=resume, progress=True)
+    from neuroreduce.models import count_parameters, keras_parameter_count
+    from neuroreduce.training import load_run
+
+    run = load_run(output)
+    ours = count_parameters(run.member(0))
+    paper = keras_parameter_count(model, n_inputs=len(run.input_names),
+                                  n_outputs=len(run.output_names), hidden=hidden)
+    best = ", ".join(f"{e}" for e in result.best_epochs)
+    out.print(f"trained {model.upper()}-{hidden} x {seeds} seeds -> {output}\n"
+              f"parameters per seed: {ours} (paper/Keras count, one bias per gate: {paper}); "
+              f"best validation epoch per seed: {best}")
 
 
 @app.command()
