@@ -31,20 +31,18 @@ reports any problem as a one-line :class:`~neuroreduce.errors.DatasetError`.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
 
 import neuroreduce
-from neuroreduce._io import atomic_path
+from neuroreduce._io import atomic_path, json_default
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.errors import DatasetError
 
@@ -84,7 +82,7 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
     provenance.setdefault("created_utc", datetime.now(UTC).isoformat(timespec="seconds"))
     provenance.setdefault("neuroreduce_version", neuroreduce.__version__)
     try:
-        provenance_text = json.dumps(provenance, sort_keys=True, default=_json_default)
+        provenance_text = json.dumps(provenance, sort_keys=True, default=json_default)
     except (TypeError, ValueError) as exc:
         raise DatasetError(f"dataset provenance is not JSON-serialisable: {exc}") from None
     try:
@@ -227,13 +225,3 @@ def _attr_str(f: h5py.File, key: str, source: Path) -> str:
     return value
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
