@@ -83,7 +83,7 @@ FCM = register_scenario(
         inputs=("PLML", "PLMR", "AVBL", "AVBR"),
         outputs=("DB1", "LUAL", "PVR", "VB1"),
         duration_ms=500.0,
-        amplitude_range_na=(0.0, 0.005),
+        amplitude_range_na=(0.0, 0.1),  # graded responses with c302 C0: docs/c302_parameter_sets.md
         reference="Barbulescu et al. 2023, Sci. Rep. 13:11542 (Experimental setting, Data)",
     )
 )
