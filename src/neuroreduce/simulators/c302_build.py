@@ -79,7 +79,7 @@ class BuildSpec:
         dt_ms: Integration step recorded in the network (ms).
     """
 
-    parameter_set: str = "C1"
+    parameter_set: str = "C0"
     reader: str = "default"
     cells: tuple[str, ...] | None = None
     stimulated: tuple[str, ...] = ()

@@ -44,8 +44,8 @@ from neuroreduce.simulators.c302_build import (
 )
 from neuroreduce.simulators.connectome import get_reader
 
-#: Default c302 parameter set (graded synapses; see docs/c302_parameter_sets.md).
-DEFAULT_PARAMETER_SET = "C1"
+#: Default c302 parameter set: graded, stable responses (see docs/c302_parameter_sets.md).
+DEFAULT_PARAMETER_SET = "C0"
 #: Relaxation to rest (at the run's dt): chunk (ms), longest time (ms), convergence (mV per chunk).
 _REST_CHUNK_MS = 100.0
 _REST_MAX_MS = 10000.0
@@ -77,7 +77,12 @@ class CelegansConfig:
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
-        get_scenario(self.scenario)
+        scenario = get_scenario(self.scenario)
+        if getattr(scenario, "simulator", "celegans") != "celegans":
+            raise ConfigError(
+                f"scenario {self.scenario!r} is not a C. elegans scenario (it runs on the "
+                f"{scenario.simulator!r} simulator)"
+            )
         if self.parameter_set not in PARAMETER_SETS:
             raise unknown_name_error("parameter set", self.parameter_set, list(PARAMETER_SETS))
         get_reader(self.reader)
@@ -140,6 +145,11 @@ class CelegansSimulator(Simulator):
         self._check_names(cells)
         self.ablated = cells
 
+    def prepare(self) -> None:
+        """Build the network in this process and find its rest state now (else on first run;
+        ~5 s, plus the first relaxation of a parameter set / ablation set, cached on disk)."""
+        self._network()._rest_state(self.ablated)
+
     def run(self, currents: np.ndarray, *, dt_out_ms: float) -> np.ndarray:
         """Simulate one trial per row of ``currents`` (see :meth:`Simulator.run`).
 
@@ -154,6 +164,43 @@ class CelegansSimulator(Simulator):
             ConfigError: on wrong shapes, NaN/inf currents or an incompatible ``dt_out_ms``.
             SimulationError: if NEURON produces NaN/inf voltages (names the trial).
         """
+        n_time = self._check_dt_out(dt_out_ms)
+        arr = check_currents(currents, len(self.input_names), n_time=n_time)
+        out = np.empty((arr.shape[0], n_time, len(self.output_names)))
+        for i in range(arr.shape[0]):
+            out[i] = self.run_trial(arr[i], dt_out_ms=dt_out_ms, index=i)
+        return out
+
+    def run_trial(self, currents: np.ndarray, *, dt_out_ms: float, index: int = 0) -> np.ndarray:
+        """Simulate one trial: ``[time, input]`` nA -> ``[time, output]`` mV.
+
+        Args:
+            currents: One trial's currents (validated like :meth:`run`).
+            dt_out_ms: Sampling interval (ms).
+            index: Trial number used in error messages.
+
+        Raises:
+            SimulationError: if NEURON diverges (NaN/inf or |v| > 1000 mV).
+        """
+        n_time = self._check_dt_out(dt_out_ms)
+        arr = check_currents(np.asarray(currents)[None], len(self.input_names), n_time=n_time)[0]
+        out = self._network().run(
+            arr,
+            inputs=self.input_names,
+            outputs=self.output_names,
+            ablated=self.ablated,
+            dt_out_ms=dt_out_ms,
+            duration_ms=self.scenario.duration_ms,
+        )
+        if not (np.isfinite(out).all() and np.abs(out).max() < _MAX_ABS_MV):
+            raise SimulationError(
+                f"NEURON diverged (NaN/inf or |v| > {_MAX_ABS_MV:.0f} mV) in trial {index} (peak "
+                f"input {np.abs(arr).max():.4g} nA); use a smaller dt_ms than "
+                f"{self.config.dt_ms} or smaller currents"
+            )
+        return out
+
+    def _check_dt_out(self, dt_out_ms: float) -> int:
         n_time = n_samples(self.scenario.duration_ms, dt_out_ms)
         ratio = dt_out_ms / self.config.dt_ms
         if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6:
@@ -161,25 +208,7 @@ class CelegansSimulator(Simulator):
                 f"dt_out_ms={dt_out_ms} must be a whole multiple of the integration step "
                 f"dt_ms={self.config.dt_ms}"
             )
-        arr = check_currents(currents, len(self.input_names), n_time=n_time)
-        net = self._network()
-        out = np.empty((arr.shape[0], n_time, len(self.output_names)))
-        for i in range(arr.shape[0]):
-            out[i] = net.run(
-                arr[i],
-                inputs=self.input_names,
-                outputs=self.output_names,
-                ablated=self.ablated,
-                dt_out_ms=dt_out_ms,
-                duration_ms=self.scenario.duration_ms,
-            )
-            if not (np.isfinite(out[i]).all() and np.abs(out[i]).max() < _MAX_ABS_MV):
-                raise SimulationError(
-                    f"NEURON diverged (NaN/inf or |v| > {_MAX_ABS_MV:.0f} mV) in trial {i} (peak "
-                    f"input {np.abs(arr[i]).max():.4g} nA); use a smaller dt_ms than "
-                    f"{self.config.dt_ms} or smaller currents"
-                )
-        return out
+        return n_time
 
     def provenance(self) -> dict[str, Any]:
         """Simulator name, settings, versions and cache key (stored in datasets)."""
@@ -228,7 +257,7 @@ def network_for(built: BuiltModel) -> _Network:
         raise ConfigError(
             f"this process already runs the c302 network parameters_{spec.parameter_set} / "
             f"{spec.reader} reader / dt {spec.dt_ms} ms (NEURON holds one compiled model per "
-            "process); run other settings in another process, e.g. simulate_many(..., workers=1)"
+            "process); run other settings in a worker process: simulate_many(..., workers=1)"
         )
     return _NETWORK
 
