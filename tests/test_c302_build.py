@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -60,6 +61,16 @@ def test_build_key_depends_on_what_changes_the_files() -> None:
     keys = {build_key(spec) for spec in others}
     assert len(keys) == len(others) and build_key(base) not in keys
     assert len(build_key(base)) == 16
+
+
+def test_build_key_changes_with_the_reader_revision(monkeypatch) -> None:
+    from neuroreduce.simulators import connectome
+
+    spec = BuildSpec(reader="varshney")
+    before = build_key(spec)
+    bumped = dataclasses.replace(connectome.READERS["varshney"], revision=99)
+    monkeypatch.setitem(connectome.READERS, "varshney", bumped)
+    assert build_key(spec) != before
 
 
 def test_cache_key_changes_with_parameter_set_of_the_simulator_config() -> None:
@@ -187,3 +198,19 @@ def test_failed_build_leaves_no_folder(tmp_path, monkeypatch) -> None:
         ensure_built(spec, cache_dir=tmp_path)
     names = [p.name for p in (tmp_path / "c302").iterdir() if not p.name.endswith(".lock")]
     assert names == []
+
+
+@pytest.mark.slow
+def test_varshney_adapter_gives_c302_neurons_with_transmitters() -> None:
+    from neuroreduce.simulators.connectome import load_reader
+
+    cells, conns = load_reader("varshney").read_data(include_nonconnected_cells=True)
+    assert len(cells) == 302 and "BWM" not in cells and len(set(cells)) == 302
+    gap = [c for c in conns if "_GJ" in c.synclass]
+    chem = [c for c in conns if "_GJ" not in c.synclass]
+    assert len(gap) > 1000 and len(chem) > 2000
+    assert all(c.pre_cell in cells and c.post_cell in cells for c in conns)
+    pairs = [(c.pre_cell, c.post_cell, c.synclass) for c in conns]
+    assert len(pairs) == len(set(pairs))  # monadic + polyadic rows merged: no duplicate ids
+    by_pre = {c.pre_cell: c.synclass for c in chem}
+    assert by_pre["DD1"] == "GABA" and "GABA" not in by_pre["AVBL"]  # inhibitory vs excitatory

@@ -135,8 +135,14 @@ def tool_versions() -> dict[str, str]:
 
 
 def build_key(spec: BuildSpec) -> str:
-    """Hash of the spec, the tool versions and :data:`BUILD_FORMAT` (16 hex characters)."""
-    payload = {"spec": asdict(spec), "versions": tool_versions(), "format": BUILD_FORMAT}
+    """Hash of the spec, the tool versions, :data:`BUILD_FORMAT` and the connectome reader's
+    revision (16 hex characters)."""
+    payload = {
+        "spec": asdict(spec),
+        "versions": tool_versions(),
+        "format": BUILD_FORMAT,
+        "reader_revision": get_reader(spec.reader).revision,
+    }
     text = json.dumps(payload, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -9,10 +9,11 @@ is the registry of the readers neuroreduce supports:
   chemical and 1084 gap-junction connections, each chemical connection labelled with its
   neurotransmitter).
 - ``"varshney"``: Varshney et al. 2011 (the connectome of Barbulescu et al. 2023) through
-  :class:`VarshneyAdapter`: non-neuron cells (the single body-wall-muscle node ``BWM``) are dropped,
-  cells absent from the data (pharyngeal neurons) are added unconnected, and each chemical
-  connection gets the neurotransmitter class that the default reader gives its presynaptic neuron
-  (Varshney's data have none; c302 makes GABA synapses inhibitory and all others excitatory).
+  :class:`VarshneyAdapter`: non-neuron cells (the single body-wall-muscle node ``BWM``) are
+  dropped, cells absent from the data (pharyngeal neurons) are added unconnected, the monadic
+  and polyadic rows of a pair are summed into one connection, and each chemical connection gets
+  the neurotransmitter class that the default reader gives its presynaptic neuron (Varshney's
+  data have none; c302 makes GABA synapses inhibitory and all others excitatory).
 
 Readers are only imported when used (reading a spreadsheet takes ~1 s).
 """
@@ -54,6 +55,7 @@ class ReaderInfo:
         factory: Builds the reader object.
         native: True if c302 can load ``c302_name`` by itself; otherwise the generator hands
             c302 the object built by ``factory``.
+        revision: Bumped when the reader's output changes (part of the build cache key).
     """
 
     name: str
@@ -61,6 +63,7 @@ class ReaderInfo:
     c302_name: str
     factory: Callable[[], ConnectomeReader]
     native: bool = False
+    revision: int = 1
 
 
 def _default_reader() -> ConnectomeReader:
@@ -90,18 +93,22 @@ class VarshneyAdapter:
         neurons = set(PREFERRED_HERM_NEURON_NAMES)
         transmitter = _transmitter_by_neuron()
         _, raw = self._reader.read_data()
-        conns = []
-        cells: list[str] = []
+        merged: dict[tuple[str, str, str, str], int] = {}
         for conn in raw:
             if conn.pre_cell not in neurons or conn.post_cell not in neurons:
                 continue
             synclass = conn.synclass
             if "_GJ" not in synclass:
                 synclass = transmitter.get(conn.pre_cell, synclass)
-            conns.append(
-                ConnectionInfo(conn.pre_cell, conn.post_cell, conn.number, conn.syntype, synclass)
-            )
-            for cell in (conn.pre_cell, conn.post_cell):
+            # monadic (S) and polyadic (Sp) rows of one pair become one connection
+            key = (conn.pre_cell, conn.post_cell, conn.syntype, synclass)
+            merged[key] = merged.get(key, 0) + int(conn.number)
+        conns = [
+            ConnectionInfo(pre, post, n, kind, cls) for (pre, post, kind, cls), n in merged.items()
+        ]
+        cells: list[str] = []
+        for pre, post, _, _ in merged:
+            for cell in (pre, post):
                 if cell not in cells:
                     cells.append(cell)
         if include_nonconnected_cells:
@@ -139,6 +146,7 @@ READERS: dict[str, ReaderInfo] = {
         ),
         c302_name="neuroreduce.varshney",
         factory=VarshneyAdapter,
+        revision=2,
     ),
 }
 
