@@ -11,9 +11,9 @@ this process and with 2 worker processes, side by side, and the speed-up.
 
 ``parameter-sets`` runs each parameter set in its own process (NEURON holds one compiled model
 per process) and prints: setup cost, cost per 500 ms stimulus, divergence, step-amplitude
-sweeps (peak deflection from rest per output), how all-or-none the sweep is (largest jump
-between neighbouring amplitudes as a fraction of the whole range: ~1 = all-or-none, small =
-graded) and how much outputs vary across a diverse stimulus set at given amplitude ranges.
+sweeps (peak deflection from rest per output), how all-or-none the sweep is (steepest slope of
+peak deflection vs amplitude over the mean slope: 1 = linear, >> 1 = a threshold) and how much
+outputs vary across a diverse stimulus set at given amplitude ranges.
 The numbers in docs/c302_parameter_sets.md come from this command.
 """
 
@@ -134,7 +134,7 @@ def evaluate_set(args: argparse.Namespace) -> None:
         peaks = []
         for amp in amps_pa:
             cur = np.zeros((n, 4))
-            cur[(t_ms >= 100) & (t_ms < 400), channels] = amp * 1e-3
+            cur[np.ix_((t_ms >= 100) & (t_ms < 400), channels)] = amp * 1e-3
             t0 = time.perf_counter()
             try:
                 out = sim.run_trial(cur, dt_out_ms=DT_OUT_MS)
@@ -147,7 +147,7 @@ def evaluate_set(args: argparse.Namespace) -> None:
     result["cost_s_per_stimulus"] = float(np.median(costs))
     result["diverged"] = diverged
     result["sweeps"] = sweeps
-    result["all_or_none"] = _jump_fraction(sweeps["all"])
+    result["steepness"] = _steepness(sweeps["all"], amps_pa)
 
     variation = {}
     for hi in ranges:
@@ -171,13 +171,18 @@ def evaluate_set(args: argparse.Namespace) -> None:
     Path(args.json).write_text(json.dumps(result, indent=1))
 
 
-def _jump_fraction(peaks: list) -> float | None:
-    rows = np.array([p for p in peaks if p is not None])
-    if len(rows) < 3:
+def _steepness(peaks: list, amps_pa: list[float]) -> float | None:
+    """Steepest slope of peak deflection vs amplitude over the mean slope, averaged over outputs
+    (1 for a linear response, ~1-2 for graded ones, >> 1 for an all-or-none threshold)."""
+    keep = [(a, p) for a, p in zip(amps_pa, peaks, strict=True) if p is not None]
+    if len(keep) < 2:
         return None
-    span = rows.max(axis=0) - rows.min(axis=0)
-    jumps = np.abs(np.diff(rows, axis=0)).max(axis=0)
-    return float(np.mean(jumps / np.maximum(span, 1e-12)))
+    amps = np.array([0.0] + [a for a, _ in keep])
+    rows = np.vstack([np.zeros(len(keep[0][1]))] + [np.array(p) for _, p in keep])
+    local = np.diff(rows, axis=0) / np.diff(amps)[:, None]
+    overall = rows[-1] / amps[-1]
+    ok = overall > 1e-9
+    return float(np.mean(local.max(axis=0)[ok] / overall[ok]))
 
 
 def parameter_sets(args: argparse.Namespace) -> None:
@@ -214,7 +219,10 @@ def parameter_sets(args: argparse.Namespace) -> None:
             f"{res['zero_input_drift_mv']:.1e} mV"
         )
         print(f"diverged (NaN/inf or |v|>1000 mV): {res['diverged'] or 'none'}")
-        print(f"all-or-none index of the 'all inputs' sweep: {res['all_or_none']:.2f}")
+        print(
+            "steepness of the 'all inputs' sweep (steepest / mean slope of peak vs amplitude; "
+            f"1 = linear, >> 1 = all-or-none): {res['steepness']:.1f}"
+        )
         for label, peaks in res["sweeps"].items():
             print(f"  step 100-400 ms into {label}: peak |v - rest| (mV) of {', '.join(outputs)}")
             for amp, peak in zip(res["amps_pa"], peaks, strict=True):
