@@ -23,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import importlib.util
+import io
 import json
 import os
 import re
@@ -339,6 +341,48 @@ def _run_tool(name: str, cmd: list[str], cwd: Path, *, env: dict[str, str] | Non
         raise DependencyError(
             f"{name} failed with exit status {proc.returncode}: {' | '.join(tail) or 'no output'}"
         )
+
+
+_LOADED_MECHANISMS: Path | None = None
+
+
+def load_network(built: BuiltModel) -> tuple[Any, Any]:
+    """Load the build's mechanisms into NEURON (once per process) and build its network.
+
+    Returns:
+        NEURON's ``h`` and the generated network object (keep it alive with the network).
+
+    Raises:
+        DependencyError: if other c302 mechanisms are already loaded (e.g. NEURON auto-loaded
+            ``./x86_64``) or the build folder lacks its compiled mechanisms.
+    """
+    global _LOADED_MECHANISMS
+    import neuron
+    from neuron import h
+
+    if _LOADED_MECHANISMS is None:
+        if hasattr(h, "neuron_to_neuron_elec_syn"):
+            raise DependencyError(
+                "NEURON already has c302 mechanisms loaded, probably auto-loaded from ./x86_64 in "
+                f"{os.getcwd()}; run from a folder without an x86_64 subfolder"
+            )
+        with contextlib.redirect_stdout(io.StringIO()):
+            ok = neuron.load_mechanisms(str(built.path), warn_if_already_loaded=False)
+        if not ok:
+            raise DependencyError(
+                f"no compiled mechanisms in {built.path}; delete that folder to rebuild it"
+            )
+        _LOADED_MECHANISMS = built.path
+    spec = importlib.util.spec_from_file_location(
+        f"neuroreduce_c302_network_{built.key}", built.network_module
+    )
+    if spec is None or spec.loader is None:
+        raise DependencyError(f"cannot load {built.network_module}; delete its folder to rebuild")
+    module = importlib.util.module_from_spec(spec)
+    with contextlib.redirect_stdout(io.StringIO()):
+        spec.loader.exec_module(module)
+        built_net = module.NeuronSimulation(tstop=500.0, dt=built.spec.dt_ms)
+    return h, built_net
 
 
 def _generate(spec: BuildSpec) -> None:

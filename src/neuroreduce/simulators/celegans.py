@@ -21,18 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
-import io
 import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from neuroreduce._io import atomic_path
-from neuroreduce.errors import ConfigError, DependencyError, SimulationError, unknown_name_error
+from neuroreduce.errors import ConfigError, SimulationError, unknown_name_error
 from neuroreduce.scenarios import Scenario, get_scenario
 from neuroreduce.simulators.base import Simulator, check_currents, n_samples
 from neuroreduce.simulators.c302_build import (
@@ -40,6 +36,7 @@ from neuroreduce.simulators.c302_build import (
     BuildSpec,
     BuiltModel,
     ensure_built,
+    load_network,
     tool_versions,
 )
 from neuroreduce.simulators.connectome import get_reader
@@ -270,7 +267,7 @@ class _Network:
         self.spec = built.spec
         self.dt_ms = built.spec.dt_ms
         self._folder = built.path
-        h, self._generated = _load_neuron(built)
+        h, self._generated = load_network(built)
         self.h = h
         self._somas = {name: getattr(h, f"a_{name}")[0].soma for name in built.cells}
         self._synapses = _synapse_handles(h, built.synapses)
@@ -494,41 +491,3 @@ def _synapse_handles(
                     handles.append((obj, attr, float(getattr(obj, attr)), pre, post))
                     break
     return handles
-
-
-_LOADED_MECHANISMS: Path | None = None
-
-
-def _load_neuron(built: BuiltModel) -> tuple[Any, Any]:
-    """Load the build's mechanisms (once per process) and build its network.
-
-    Returns:
-        NEURON's ``h`` and the generated network object (keep it alive with the network).
-    """
-    global _LOADED_MECHANISMS
-    import neuron
-    from neuron import h
-
-    if _LOADED_MECHANISMS is None:
-        if hasattr(h, "neuron_to_neuron_elec_syn"):
-            raise DependencyError(
-                "NEURON already has c302 mechanisms loaded, probably auto-loaded from ./x86_64 in "
-                f"{os.getcwd()}; run from a folder without an x86_64 subfolder"
-            )
-        with contextlib.redirect_stdout(io.StringIO()):
-            ok = neuron.load_mechanisms(str(built.path), warn_if_already_loaded=False)
-        if not ok:
-            raise DependencyError(
-                f"no compiled mechanisms in {built.path}; delete that folder to rebuild it"
-            )
-        _LOADED_MECHANISMS = built.path
-    spec = importlib.util.spec_from_file_location(
-        f"neuroreduce_c302_network_{built.key}", built.network_module
-    )
-    if spec is None or spec.loader is None:
-        raise DependencyError(f"cannot load {built.network_module}; delete its folder to rebuild")
-    module = importlib.util.module_from_spec(spec)
-    with contextlib.redirect_stdout(io.StringIO()):
-        spec.loader.exec_module(module)
-        built_net = module.NeuronSimulation(tstop=500.0, dt=built.spec.dt_ms)
-    return h, built_net
