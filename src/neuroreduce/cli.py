@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from neuroreduce.errors import NeuroreduceError
+from neuroreduce.cli_common import friendly_errors, out
 
 app = typer.Typer(
     name="neuroreduce",
@@ -23,28 +20,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly_errors(func: F) -> F:
-    """Turn user-caused errors into one red line and exit status 2 (interrupt: 130)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except NeuroreduceError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err.print("[bold red]interrupted[/]: finished files were kept, nothing half-written "
-                      "was left; re-run the same command to continue.")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.command()
@@ -207,6 +182,10 @@ def scenarios() -> None:
         table.add_row(name, ", ".join(s.inputs), ", ".join(s.outputs), f"{s.duration_ms:g}",
                       s.description)
     out.print(table)
+
+
+# ---------------------------------------------------------------- command groups in own modules
+# Each line registers a command (group) defined in a ``cli_*.py`` module (one owner each).
 
 
 if __name__ == "__main__":  # pragma: no cover
