@@ -357,6 +357,8 @@ def load_network(built: BuiltModel) -> tuple[Any, Any]:
             ``./x86_64``) or the build folder lacks its compiled mechanisms.
     """
     global _LOADED_MECHANISMS
+    # No GUI: without this NEURON warns "no DISPLAY" on every headless machine.
+    os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
     import neuron
     from neuron import h
 
