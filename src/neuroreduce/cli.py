@@ -186,6 +186,9 @@ def scenarios() -> None:
 
 # ---------------------------------------------------------------- command groups in own modules
 # Each line registers a command (group) defined in a ``cli_*.py`` module (one owner each).
+from neuroreduce.cli_export import export as _export_cmd  # noqa: E402
+
+app.command("export")(_export_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover

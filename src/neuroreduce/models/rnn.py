@@ -7,6 +7,8 @@ free-running: it sees only the inputs, starts from a zero state and never sees t
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import torch
 from torch import nn
 
@@ -14,6 +16,10 @@ from neuroreduce.errors import ConfigError
 
 #: Gates per recurrent cell: how many stacked weight blocks PyTorch and Keras keep per layer.
 GATES: dict[str, int] = {"rnn": 1, "lstm": 4, "gru": 3}
+
+#: Recurrent state between time steps: ``h [batch, hidden]`` for RNN and GRU, the pair
+#: ``(h, c)`` (each ``[batch, hidden]``) for LSTM.
+State: TypeAlias = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 _LAYERS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -100,6 +106,63 @@ class RecurrentSurrogate(nn.Module):
             )
         states, _ = self.rnn(x)
         return self.readout(states)
+
+    def init(self, batch: int) -> State:
+        """The zero state the model starts from, for ``batch`` parallel trials.
+
+        Args:
+            batch: Number of trials stepped together.
+
+        Returns:
+            ``h`` of shape ``[batch, hidden]`` (zeros) for ``"rnn"``/``"gru"``; the pair
+            ``(h, c)``, each ``[batch, hidden]``, for ``"lstm"``. Same dtype and device as the
+            weights.
+
+        Raises:
+            ConfigError: if ``batch`` is not a positive integer.
+        """
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ConfigError(f"batch must be a positive integer, got {batch!r}")
+        w = self.readout.weight
+        h = torch.zeros(batch, self.hidden, dtype=w.dtype, device=w.device)
+        return (h, torch.zeros_like(h)) if self.cell == "lstm" else h
+
+    def step(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Advance the model by one time step (one sample, ``dt`` of the training data).
+
+        Stepping ``T`` times from :meth:`init` gives the same outputs as :meth:`forward` on the
+        whole ``[batch, T, n_inputs]`` sequence, so a host simulator can call the surrogate
+        once per ``dt`` inside its own loop.
+
+        Args:
+            x: Normalised inputs of this step, shape ``[batch, n_inputs]``.
+            state: State from :meth:`init` or the previous :meth:`step`.
+
+        Returns:
+            Normalised outputs ``[batch, n_outputs]`` and the new state (same layout as
+            ``state``).
+
+        Raises:
+            ConfigError: if ``x`` or ``state`` has the wrong shape or layout.
+        """
+        if x.ndim != 2 or x.shape[1] != self.n_inputs:
+            raise ConfigError(
+                f"step input must have shape [batch, {self.n_inputs}]; got {tuple(x.shape)}"
+            )
+        parts = state if isinstance(state, tuple) else (state,)
+        expected = 2 if self.cell == "lstm" else 1
+        if len(parts) != expected or any(p.shape != (x.shape[0], self.hidden) for p in parts):
+            layout = "(h, c)" if self.cell == "lstm" else "h"
+            raise ConfigError(
+                f"{self.cell} state must be {layout} of shape [{x.shape[0]}, {self.hidden}] "
+                "each; start from init(batch)"
+            )
+        hx = tuple(p.unsqueeze(0) for p in parts)
+        out, new = self.rnn(x.unsqueeze(1), hx if self.cell == "lstm" else hx[0])
+        y = self.readout(out[:, 0])
+        if self.cell == "lstm":
+            return y, (new[0][0], new[1][0])
+        return y, new[0]
 
 
 def count_parameters(model: nn.Module) -> int:
