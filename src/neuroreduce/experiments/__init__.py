@@ -1,0 +1,1 @@
+"""Declared experiments: datasets, grids of models, runner, analyses and reports."""

@@ -1,0 +1,181 @@
+"""One grid cell, run in a worker process: train a seed ensemble, evaluate it, write its files.
+
+:func:`run_cell` is the task function the runner hands to
+:func:`neuroreduce.execution.run_tasks`; its payload is a plain dict (picklable, see
+:func:`cell_payload`). The cell folder ``<out>/cells/<key with / -> __>/`` receives the training
+run (``train()`` files, resumable), ``results.json`` (per split), ``extra_results.json`` (per
+extra dataset, split ``"all"``) and last, atomically, ``cell.json``: the marker that the cell is
+finished. A cell killed mid-way resumes from its training checkpoint when run again.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroreduce._io import write_json_atomic
+
+CELL_JSON = "cell.json"
+RESULTS_JSON = "results.json"
+EXTRA_RESULTS_JSON = "extra_results.json"
+
+
+def cell_payload(
+    cell: Any,
+    *,
+    cell_dir: Path,
+    dataset_path: Path,
+    dataset_hash: str,
+    extra: dict[str, tuple[Path, str]],
+    metrics: tuple[str, ...],
+) -> dict[str, Any]:
+    """The picklable task description of ``cell`` (a :class:`~.spec.Cell`).
+
+    Args:
+        cell: The grid cell.
+        cell_dir: Its folder.
+        dataset_path: HDF5 file of its dataset.
+        dataset_hash: Content hash of that file's dataset (all inputs).
+        extra: Extra dataset name -> (HDF5 path, content hash).
+        metrics: Metric names to report per split.
+    """
+    return {
+        "cell": cell.to_dict(),
+        "cell_dir": str(cell_dir),
+        "dataset_path": str(dataset_path),
+        "dataset_hash": dataset_hash,
+        "extra": {n: [str(p), h] for n, (p, h) in extra.items()},
+        "metrics": list(metrics),
+    }
+
+
+def identity(payload: dict[str, Any]) -> dict[str, Any]:
+    """What must match between a finished ``cell.json`` and a payload for the cell to be reused.
+
+    Training identity (config, inputs, dataset) and evaluation identity (extra datasets,
+    metrics); see :func:`stale_fields`.
+    """
+    cell = payload["cell"]
+    return {
+        "config": cell["config"],
+        "inputs": cell["inputs"],
+        "dataset_hash": payload["dataset_hash"],
+        "extra_hashes": {n: h for n, (_, h) in payload["extra"].items()},
+        "metrics": payload["metrics"],
+    }
+
+
+TRAINING_IDENTITY: tuple[str, ...] = ("config", "inputs", "dataset_hash")
+
+
+def stale_fields(record: dict[str, Any], payload: dict[str, Any]) -> list[str]:
+    """Fields of :func:`identity` in which a finished ``cell.json`` differs from ``payload``."""
+    want = identity(payload)
+    return [k for k, v in want.items() if record.get(k) != v]
+
+
+def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
+    """Train, evaluate and record one cell (module-level: runs in worker processes).
+
+    Returns:
+        The ``cell.json`` record (also written, last, into the cell folder).
+    """
+    from neuroreduce.datasets.io import load_dataset
+    from neuroreduce.evaluation.evaluate import evaluate_predictions, split_errors, summarise
+    from neuroreduce.models import count_parameters, keras_parameter_count
+    from neuroreduce.training import TrainConfig, check_compatible, load_run, predict, train
+
+    cell = payload["cell"]
+    cell_dir = Path(payload["cell_dir"])
+    metrics = tuple(payload["metrics"])
+    config = TrainConfig.from_dict(dict(cell["config"]))
+    dataset = _select(load_dataset(payload["dataset_path"]), cell["inputs"])
+
+    t0 = time.perf_counter()
+    result = train(dataset, config, cell_dir, resume=True, progress=False,
+                   dataset_path=payload["dataset_path"])
+    train_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    run = load_run(cell_dir)
+    pred = predict(run, dataset.inputs)
+    results = evaluate_predictions(dataset, pred, seeds=config.seeds)
+    _add_metrics(results, dataset, pred, metrics)
+    results.update(cell=cell["key"], dataset_hash=payload["dataset_hash"],
+                   output_units=dataset.output_units)
+    extra_results: dict[str, Any] = {}
+    for name, (path, ds_hash) in payload["extra"].items():
+        other = _select(load_dataset(path), cell["inputs"])
+        check_compatible(run, other)
+        p = predict(run, other.inputs)
+        block = summarise([split_errors("all", other.outputs, p)],
+                          output_names=other.output_names, seeds=config.seeds)
+        _add_metrics(block, other, p, metrics, split="all")
+        block.update(dataset=name, dataset_hash=ds_hash, output_units=other.output_units)
+        extra_results[name] = block
+    eval_s = time.perf_counter() - t0
+
+    write_json_atomic(cell_dir / RESULTS_JSON, results)
+    write_json_atomic(cell_dir / EXTRA_RESULTS_JSON, extra_results)
+    record = {
+        "key": cell["key"],
+        "folder": cell["folder"],
+        "dataset": cell["dataset"],
+        "model": cell["model"],
+        "hidden": cell["hidden"],
+        "variant": cell["variant"],
+        "inputs_used": list(dataset.input_names),
+        "outputs": list(dataset.output_names),
+        "seeds": list(config.seeds),
+        "n_parameters": count_parameters(run.member(0)),
+        "keras_parameters": keras_parameter_count(
+            cell["model"], n_inputs=len(dataset.input_names),
+            n_outputs=len(dataset.output_names), hidden=cell["hidden"]),
+        "trained_dataset_hash": run.dataset_hash,
+        "best_epochs": list(result.best_epochs),
+        "epochs_done": result.epochs_done,
+        "wall_s": {"train": train_s, "evaluate": eval_s},
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        **identity(payload),
+    }
+    write_json_atomic(cell_dir / CELL_JSON, record)
+    return record
+
+
+def _select(dataset: Any, inputs: list[str] | None) -> Any:
+    if inputs is None:
+        return dataset
+    from neuroreduce.experiments.datasets import select_inputs
+
+    return select_inputs(dataset, inputs)
+
+
+def _add_metrics(
+    results: dict[str, Any], dataset: Any, pred: np.ndarray, metrics: tuple[str, ...],
+    *, split: str | None = None,
+) -> None:
+    """Add metrics other than rmse/nrmse (pooled over outputs and per output) per split."""
+    from neuroreduce.evaluation.metrics import get_metric, pooled
+
+    for name in metrics:
+        if name in ("rmse", "nrmse"):
+            continue
+        metric = get_metric(name)
+        for s, block in results["splits"].items():
+            idx = np.arange(dataset.n_trials) if split == s else dataset.indices(s)
+            y = dataset.outputs[idx]
+            block[name] = _stats([pooled(name, y, p[idx]) for p in pred])
+            per = np.stack([metric(y, p[idx]) for p in pred])  # [member, output]
+            for j, out in enumerate(dataset.output_names):
+                block["per_output"][out][name] = _stats(per[:, j])
+
+
+def _stats(values: Any) -> dict[str, Any]:
+    """Mean, std (ddof 1), min, max and the per-seed values (as in ``results.json``)."""
+    v = np.asarray(values, dtype=np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+            "min": float(v.min()), "max": float(v.max()), "per_seed": v.tolist()}

@@ -1,0 +1,445 @@
+"""Run a declared experiment: datasets -> grid cells (parallel, resumable) -> results -> report.
+
+:func:`run_experiment` materialises the experiment's datasets (simulated once, cached by spec
+hash in ``data_dir``), trains and evaluates every grid cell through
+:func:`neuroreduce.execution.run_tasks` (one cell = one seed ensemble, see
+:mod:`neuroreduce.experiments.cells`), writes the results table and provenance, then runs the
+analyses and the HTML report. Output folder::
+
+    experiment.toml   the file as run            resolved.json  spec, datasets, versions, git
+    cells/<key>/      one run folder per cell    results.json/.csv  one row per cell
+    run.json          times, backend, failures   analysis/, report/index.html
+
+Resume: a cell whose ``cell.json`` exists and matches the resolved cell (training config,
+inputs, dataset content hash) is skipped; a cell interrupted mid-way resumes from its training
+checkpoint. A finished cell whose *training* settings changed in the file is an error naming the
+cells and the changed fields (results are never silently overwritten: use a new output folder
+or delete those cell folders); when only the evaluation changed (extra datasets, metrics) the
+cell is re-evaluated without retraining. Cells no longer in the file are left alone and left
+out of the table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import platform
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from neuroreduce._io import write_json_atomic, write_text_atomic
+from neuroreduce.errors import CheckpointError, ConfigError, NeuroreduceError
+from neuroreduce.execution import Backend, run_tasks
+from neuroreduce.experiments import cells as cellmod
+from neuroreduce.experiments.spec import ExperimentSpec, load_experiment
+
+RESOLVED_JSON = "resolved.json"
+RESULTS_JSON = "results.json"
+RESULTS_CSV = "results.csv"
+RUN_JSON = "run.json"
+SUITE_JSON = "suite.json"
+EXPERIMENT_TOML = "experiment.toml"
+CELLS_DIR = "cells"
+SPLITS: tuple[str, ...] = ("train", "valid", "test")
+
+
+class CellsFailedError(NeuroreduceError):
+    """Some grid cells (or analyses) failed; the others finished and their files were written.
+
+    Attributes:
+        out_dir: The experiment (or suite) output folder.
+        failures: ``{"experiment/cell key": one-line error}``.
+    """
+
+    def __init__(self, out_dir: Path, failures: dict[str, str]) -> None:
+        self.out_dir = out_dir
+        self.failures = dict(failures)
+        listed = "; ".join(f"{k} ({v})" for k, v in failures.items())
+        super().__init__(f"{len(failures)} failed in {out_dir}: {listed}; the other cells are "
+                         "kept, fix the cause and re-run the same command to retry only these")
+
+
+@dataclass(frozen=True)
+class _DatasetInfo:
+    path: Path
+    content_hash: str
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    dt_ms: float
+    n_trials: int
+    n_time: int
+
+
+def default_output_dir(path: str | Path, spec: ExperimentSpec | None = None) -> Path:
+    """Where ``experiment run FILE`` writes without ``-o`` (relative to the current folder).
+
+    ``runs/<folder of FILE>/<experiment name>`` for an experiment, ``runs/<suite name>`` for a
+    suite (its members then land in ``runs/<suite name>/<member name>``), e.g.
+    ``experiments/barbulescu2023/exp1.toml`` -> ``runs/barbulescu2023/exp1``.
+    """
+    spec = spec if spec is not None else load_experiment(path)
+    if spec.is_suite:
+        return Path("runs") / spec.name
+    folder = Path(path).resolve().parent.name or "experiments"
+    return Path("runs") / folder / spec.name
+
+
+def run_experiment(
+    path_or_spec: str | Path | ExperimentSpec,
+    out_dir: str | Path,
+    *,
+    backend: Backend = Backend(),  # noqa: B008 (frozen, immutable)
+    resume: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Run a declared experiment (or every experiment of a suite) into ``out_dir``.
+
+    Args:
+        path_or_spec: An experiment/suite file or a loaded :class:`ExperimentSpec`.
+        out_dir: Output folder (a suite writes each member into ``out_dir/<name>``).
+        backend: Where simulations and grid cells run (default: this process, one at a time).
+        resume: Continue in a folder that holds an earlier (possibly interrupted) run of the
+            same experiment, skipping finished cells; False refuses a non-empty folder.
+        progress: Show progress bars.
+
+    Returns:
+        ``out_dir``.
+
+    Raises:
+        ConfigError: malformed experiment, or datasets that do not fit the grid.
+        CheckpointError: ``out_dir`` holds another experiment, stale cells, or ``resume=False``.
+        CellsFailedError: after everything else finished, if some cells or analyses failed.
+    """
+    spec = path_or_spec if isinstance(path_or_spec, ExperimentSpec) else load_experiment(
+        path_or_spec)
+    out = Path(out_dir)
+    if not spec.is_suite:
+        failures = _run_one(spec, out, backend=backend, resume=resume, progress=progress)
+        if failures:
+            raise CellsFailedError(out, failures)
+        return out
+    _check_folder(out, spec, resume=resume, marker=SUITE_JSON)
+    _write_source(out, spec)
+    started = _now()
+    t0 = time.perf_counter()
+    failures, members = {}, []
+    for member in spec.include:
+        member_failures = _run_one(member, out / member.name, backend=backend, resume=resume,
+                                   progress=progress)
+        failures.update({f"{member.name}/{k}": v for k, v in member_failures.items()})
+        members.append({"name": member.name, "folder": member.name,
+                        "failed": sorted(member_failures)})
+    write_json_atomic(out / SUITE_JSON, {
+        "suite": spec.name, "title": spec.title, "source": str(spec.source),
+        "experiments": members, "started": started, "finished": _now(),
+        "wall_s": time.perf_counter() - t0, "backend": asdict(backend),
+    })
+    if failures:
+        raise CellsFailedError(out, failures)
+    return out
+
+
+def make_report(exp_dir: str | Path) -> list[Path]:
+    """(Re)write the HTML report of an experiment folder, or of every member of a suite folder.
+
+    Returns:
+        The report pages written.
+    """
+    from neuroreduce.experiments.report import make_experiment_report
+
+    exp_dir = Path(exp_dir)
+    if (exp_dir / SUITE_JSON).is_file():
+        suite = _read_json(exp_dir / SUITE_JSON)
+        return [make_experiment_report(exp_dir / m["folder"]) for m in suite["experiments"]]
+    if not (exp_dir / RESOLVED_JSON).is_file():
+        raise CheckpointError(f"{exp_dir} holds no experiment run (no {RESOLVED_JSON}); pass the "
+                              "folder `neuroreduce experiment run` wrote")
+    return [make_experiment_report(exp_dir)]
+
+
+# ------------------------------------------------------------------------------- one experiment
+def _run_one(
+    spec: ExperimentSpec, out: Path, *, backend: Backend, resume: bool, progress: bool
+) -> dict[str, str]:
+    """Run one experiment; returns ``{cell key: error}`` of failed cells/analyses."""
+    _check_folder(out, spec, resume=resume, marker=RESOLVED_JSON)
+    resumed = (out / RESOLVED_JSON).is_file()
+    started, t_start = _now(), time.perf_counter()
+    phases: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    infos = _build_datasets(spec, out, backend=backend, progress=progress)
+    _check_datasets(spec, infos)
+    phases["datasets"] = time.perf_counter() - t0
+
+    payloads = _payloads(spec, out, infos)
+    todo = _todo(spec, out, payloads)
+    _write_source(out, spec)
+    write_json_atomic(out / RESOLVED_JSON, _resolved(spec, out, infos))
+
+    t0 = time.perf_counter()
+    failures: dict[str, str] = {}
+    if todo:
+        for outcome in run_tasks(cellmod.run_cell, {k: payloads[k] for k in todo}, backend,
+                                 progress=progress, description=f"{spec.name}: cells"):
+            if not outcome.ok:
+                failures[outcome.key] = outcome.error or "failed"
+    phases["cells"] = time.perf_counter() - t0
+
+    columns, rows = results_table(spec, out)
+    write_json_atomic(out / RESULTS_JSON, {
+        "experiment": spec.name, "columns": columns, "rows": rows,
+        "failed": [{"key": k, "error": v} for k, v in failures.items()],
+    })
+    write_text_atomic(out / RESULTS_CSV, _csv(columns, rows))
+
+    run_info = {
+        "experiment": spec.name, "started": started, "backend": asdict(backend),
+        "resumed": resumed, "cells": len(spec.cells), "cells_run": len(todo),
+        "cells_skipped": len(spec.cells) - len(todo), "failed": dict(failures),
+        "python": sys.version.split()[0], "host": socket.gethostname(),
+    }
+
+    def write_run(finished: bool) -> None:
+        info = {**run_info, "phases_s": dict(phases), "wall_s": time.perf_counter() - t_start}
+        if finished:
+            info["finished"] = _now()
+        write_json_atomic(out / RUN_JSON, info)
+
+    write_run(False)
+    from neuroreduce.experiments.analysis import run_analyses
+    from neuroreduce.experiments.report import make_experiment_report
+
+    for phase, step in (("analyses", lambda: run_analyses(out, spec.analysis, progress=progress)),
+                        ("report", lambda: make_experiment_report(out))):
+        t0 = time.perf_counter()
+        try:
+            step()
+        except NeuroreduceError as exc:
+            failures[phase] = str(exc)
+            run_info["failed"] = dict(failures)
+        phases[phase] = time.perf_counter() - t0
+        write_run(phase == "report")
+    return failures
+
+
+def _check_folder(out: Path, spec: ExperimentSpec, *, resume: bool, marker: str) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output {out} is a file; give a folder with -o")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not resume:
+        raise CheckpointError(f"{out} already holds files; re-run without --no-resume to continue "
+                              "there, or choose a new -o folder")
+    if not (out / marker).is_file():
+        other = SUITE_JSON if marker == RESOLVED_JSON else RESOLVED_JSON
+        if (out / other).is_file():
+            raise CheckpointError(f"{out} holds a different kind of run ({other}); choose a new "
+                                  "-o folder")
+        if (out / EXPERIMENT_TOML).is_file() or marker == SUITE_JSON:
+            return  # interrupted before the marker was written
+        if any(p.name not in ("data", CELLS_DIR) for p in out.iterdir()):
+            raise CheckpointError(f"{out} is not empty and holds no experiment run; choose a new "
+                                  "-o folder")
+        return
+    if marker == RESOLVED_JSON:
+        name = _read_json(out / marker).get("name")
+        if name != spec.name:
+            raise CheckpointError(f"{out} holds experiment {name!r}, not {spec.name!r}; choose "
+                                  "another -o folder")
+
+
+def _write_source(out: Path, spec: ExperimentSpec) -> None:
+    if spec.source_text is not None:
+        write_text_atomic(out / EXPERIMENT_TOML, spec.source_text)
+
+
+def _build_datasets(
+    spec: ExperimentSpec, out: Path, *, backend: Backend, progress: bool
+) -> dict[str, _DatasetInfo]:
+    from neuroreduce.datasets.io import load_dataset
+    from neuroreduce.experiments.datasets import build_dataset
+
+    data_dir = out / spec.data_dir
+    infos = {}
+    for name, ds_spec in spec.datasets.items():
+        path = Path(build_dataset(ds_spec, data_dir=data_dir, backend=backend, progress=progress))
+        ds = load_dataset(path)
+        infos[name] = _DatasetInfo(path=path, content_hash=ds.content_hash(),
+                                   input_names=ds.input_names, output_names=ds.output_names,
+                                   dt_ms=float(ds.dt_ms), n_trials=ds.n_trials, n_time=ds.n_time)
+    return infos
+
+
+def _check_datasets(spec: ExperimentSpec, infos: dict[str, _DatasetInfo]) -> None:
+    """Input variants and extra datasets must fit the simulated/loaded data (before training)."""
+    where = spec.source or spec.name
+    for cell in spec.cells:
+        info = infos[cell.dataset]
+        missing = [n for n in cell.inputs or () if n not in info.input_names]
+        if missing:
+            raise ConfigError(f"{where}: cell {cell.key}: inputs.{cell.variant} names "
+                              f"{', '.join(missing)}, not inputs of dataset {cell.dataset!r}; "
+                              f"allowed: {', '.join(info.input_names)}")
+        for name in spec.extra:
+            other = infos[name]
+            needed = cell.inputs or info.input_names
+            if (other.output_names != info.output_names
+                    or any(n not in other.input_names for n in needed)
+                    or (cell.inputs is None and other.input_names != info.input_names)
+                    or not math.isclose(other.dt_ms, info.dt_ms, rel_tol=1e-9)):
+                raise ConfigError(f"{where}: evaluate.extra: dataset {name!r} (inputs "
+                                  f"{', '.join(other.input_names)}; outputs "
+                                  f"{', '.join(other.output_names)}; dt {other.dt_ms} ms) does "
+                                  f"not fit cell {cell.key} (trained on {cell.dataset!r}); "
+                                  "extra datasets need the same channels and dt")
+
+
+def _payloads(
+    spec: ExperimentSpec, out: Path, infos: dict[str, _DatasetInfo]
+) -> dict[str, dict[str, Any]]:
+    extra = {n: (infos[n].path, infos[n].content_hash) for n in spec.extra}
+    return {
+        c.key: cellmod.cell_payload(
+            c, cell_dir=out / CELLS_DIR / c.folder, dataset_path=infos[c.dataset].path,
+            dataset_hash=infos[c.dataset].content_hash, extra=extra, metrics=spec.metrics)
+        for c in spec.cells
+    }
+
+
+def _todo(spec: ExperimentSpec, out: Path, payloads: dict[str, dict[str, Any]]) -> list[str]:
+    """Keys of the cells to run; raises if a finished cell's training settings changed."""
+    todo, stale = [], []
+    for key, payload in payloads.items():
+        marker = Path(payload["cell_dir"]) / cellmod.CELL_JSON
+        if not marker.is_file():
+            todo.append(key)
+            continue
+        changed = cellmod.stale_fields(_read_json(marker), payload)
+        if any(f in cellmod.TRAINING_IDENTITY for f in changed):
+            stale.append(f"{key} ({', '.join(changed)})")
+        elif changed:
+            todo.append(key)  # evaluation changed only: re-evaluate, training is reused
+    if stale:
+        raise CheckpointError(
+            f"{out} holds finished cells trained with other settings than "
+            f"{spec.source or spec.name} now gives: {'; '.join(stale)}; use a new -o folder, "
+            "or delete those folders under cells/ to re-run them")
+    return todo
+
+
+def _resolved(spec: ExperimentSpec, out: Path, infos: dict[str, _DatasetInfo]) -> dict[str, Any]:
+    resolved = spec.to_dict()
+    for name, info in infos.items():
+        resolved["datasets"][name] = {
+            "table": resolved["datasets"][name],
+            "spec_hash": spec.datasets[name].spec_hash(),
+            "file": str(info.path.resolve()),
+            "content_hash": info.content_hash,
+            "inputs": list(info.input_names), "outputs": list(info.output_names),
+            "dt_ms": info.dt_ms, "n_trials": info.n_trials, "n_time": info.n_time,
+        }
+    resolved["versions"] = _versions()
+    resolved["git_hash"] = _git_hash()
+    resolved["host"] = {"name": socket.gethostname(), "platform": platform.platform(),
+                        "python": sys.version.split()[0]}
+    resolved["written"] = _now()
+    return resolved
+
+
+def _git_hash() -> str | None:
+    import subprocess
+
+    import neuroreduce
+
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(neuroreduce.__file__).parent, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for pkg in ("neuroreduce", "torch", "numpy", "h5py", "neuron", "c302", "pyNeuroML", "ray"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+# ---------------------------------------------------------------------------- results table
+def results_table(spec: ExperimentSpec, out: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """The results table of the experiment's cells as found in ``out`` (one row per cell).
+
+    Columns: key, dataset, model, hidden, variant, status (``"ok"`` or ``"missing"``),
+    n_parameters, keras_parameters, ``{split}_{metric}_mean/_std`` for train/valid/test and
+    every metric, ``{extra}_{metric}_mean/_std`` for every extra dataset, best_epoch_mean,
+    train_s, evaluate_s. Values of unfinished cells are ``None``.
+    """
+    columns = ["key", "dataset", "model", "hidden", "variant", "status", "n_parameters",
+               "keras_parameters"]
+    for where in (*SPLITS, *spec.extra):
+        for m in spec.metrics:
+            columns += [f"{where}_{m}_mean", f"{where}_{m}_std"]
+    columns += ["best_epoch_mean", "train_s", "evaluate_s"]
+    rows = []
+    for cell in spec.cells:
+        row: dict[str, Any] = dict.fromkeys(columns)
+        row.update(key=cell.key, dataset=cell.dataset, model=cell.model, hidden=cell.hidden,
+                   variant=cell.variant, status="missing")
+        folder = out / CELLS_DIR / cell.folder
+        if (folder / cellmod.CELL_JSON).is_file():
+            record = _read_json(folder / cellmod.CELL_JSON)
+            results = _read_json(folder / cellmod.RESULTS_JSON)
+            extra = _read_json(folder / cellmod.EXTRA_RESULTS_JSON)
+            row.update(status="ok", n_parameters=record["n_parameters"],
+                       keras_parameters=record["keras_parameters"],
+                       best_epoch_mean=sum(record["best_epochs"]) / len(record["best_epochs"]),
+                       train_s=record["wall_s"]["train"], evaluate_s=record["wall_s"]["evaluate"])
+            blocks = {s: results["splits"].get(s) for s in SPLITS}
+            blocks.update({n: extra.get(n, {}).get("splits", {}).get("all") for n in spec.extra})
+            for where, block in blocks.items():
+                for m in spec.metrics:
+                    stats = (block or {}).get(m)
+                    if stats is not None:
+                        row[f"{where}_{m}_mean"] = _finite(stats["mean"])
+                        row[f"{where}_{m}_std"] = _finite(stats["std"])
+        rows.append(row)
+    return columns, rows
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for row in rows:
+        w.writerow(["" if row[c] is None else (f"{row[c]:.6g}" if isinstance(row[c], float)
+                                               else row[c]) for c in columns])
+    return buf.getvalue()
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is unreadable ({exc}); delete it and re-run") from None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
