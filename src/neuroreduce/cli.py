@@ -189,6 +189,9 @@ def scenarios() -> None:
 from neuroreduce.cli_export import export as _export_cmd  # noqa: E402
 
 app.command("export")(_export_cmd)
+from neuroreduce.cli_experiment import experiment_app  # noqa: E402
+
+app.add_typer(experiment_app, name="experiment")
 
 
 if __name__ == "__main__":  # pragma: no cover

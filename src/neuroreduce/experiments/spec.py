@@ -316,7 +316,8 @@ def parse_experiment(
     tables = data.get("datasets", {})
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{where}: declare at least one dataset as a [datasets.NAME] table")
-    datasets = {n: _dataset_spec(n, t, where) for n, t in tables.items()}
+    base_dir = source.parent if source is not None else None
+    datasets = {n: _dataset_spec(n, t, where, base_dir) for n, t in tables.items()}
 
     training = data.get("training", {})
     if not isinstance(training, dict):
@@ -407,7 +408,7 @@ def _metrics(value: Any, where: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))
 
 
-def _dataset_spec(name: str, table: Any, where: str) -> Any:
+def _dataset_spec(name: str, table: Any, where: str, base_dir: Path | None) -> Any:
     from neuroreduce.experiments.datasets import DatasetSpec
 
     if not _NAME.match(name):
@@ -416,7 +417,7 @@ def _dataset_spec(name: str, table: Any, where: str) -> Any:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: datasets.{name} must be a table ([datasets.{name}])")
     try:
-        return DatasetSpec.from_dict(name, table)
+        return DatasetSpec.from_dict(name, table, base_dir=base_dir)
     except ConfigError as exc:
         raise ConfigError(f"{where}: [datasets.{name}]: {exc}") from None
 
@@ -472,6 +473,9 @@ def _block(block: Any, index: int, datasets: Mapping[str, Any], where: str) -> G
         if d not in datasets:
             raise ConfigError(f"{here}: datasets: {d!r} is not declared; declared: "
                               f"{', '.join(datasets)} (add a [datasets.{d}] table)")
+        if getattr(datasets[d], "role", "train") != "train":
+            raise ConfigError(f"{here}: datasets: {d!r} has role = \"test\" (evaluation only); "
+                              "train on a role = \"train\" dataset and list it in evaluate.extra")
     models = _axis(block, "models", str, here)
     for m in models:
         if m not in list_models():

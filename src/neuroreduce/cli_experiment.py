@@ -1,0 +1,165 @@
+"""``neuroreduce experiment ...``: run, inspect and report declared experiments (TOML files).
+
+Each command calls one library function of :mod:`neuroreduce.experiments.runner` or
+:mod:`neuroreduce.experiments.spec`; heavy modules are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from neuroreduce.cli_common import err, friendly_errors, out
+
+experiment_app = typer.Typer(
+    help="Declared experiments: a TOML file of datasets x models x seeds -> tables and report.",
+    no_args_is_help=True,
+)
+
+FileArg = Annotated[Path, typer.Argument(help="Experiment (or suite) TOML file.")]
+OutOpt = Annotated[Path | None, typer.Option(
+    "-o", "--output", help="Output folder (default: runs/<folder of FILE>/<experiment name>).")]
+
+
+@experiment_app.command("run")
+@friendly_errors
+def run(
+    file: FileArg,
+    output: OutOpt = None,
+    backend: Annotated[str, typer.Option(help="Where cells run: local or ray.")] = "local",
+    workers: Annotated[int, typer.Option(help="Concurrent cells (and simulations).")] = 1,
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster address (auto, ray://host:10001); default: a local Ray.")] = None,
+    resume: Annotated[bool, typer.Option(
+        help="Continue in an existing output folder, skipping finished cells.")] = True,
+) -> None:
+    """Simulate what is missing, train and evaluate every grid cell, write tables and report."""
+    from neuroreduce.execution import Backend
+    from neuroreduce.experiments.runner import CellsFailedError, default_output_dir, run_experiment
+    from neuroreduce.experiments.spec import load_experiment
+
+    spec = load_experiment(file)
+    chosen = Backend(kind=backend, workers=workers, address=address)
+    out_dir = output if output is not None else default_output_dir(file, spec)
+    out.print(f"experiment {spec.name}: {_count(spec)} -> {out_dir}")
+    try:
+        run_experiment(spec, out_dir, backend=chosen, resume=resume, progress=True)
+    except CellsFailedError:
+        _print_results(out_dir)
+        raise
+    _print_results(out_dir)
+
+
+@experiment_app.command("report")
+@friendly_errors
+def report(
+    folder: Annotated[Path, typer.Argument(help="Output folder of `experiment run`.")],
+) -> None:
+    """(Re)write the HTML report (tables, figures, paper comparison) of a finished run."""
+    from neuroreduce.experiments.runner import make_report
+
+    for page in make_report(folder):
+        out.print(f"report: {page}")
+
+
+@experiment_app.command("show")
+@friendly_errors
+def show(file: FileArg, output: OutOpt = None) -> None:
+    """Dry run: print the resolved grid (cells, datasets, counts) without running anything."""
+    from neuroreduce.experiments.runner import default_output_dir
+    from neuroreduce.experiments.spec import load_experiment
+
+    spec = load_experiment(file)
+    out_dir = output if output is not None else default_output_dir(file, spec)
+    members = spec.include if spec.is_suite else (spec,)
+    if spec.is_suite:
+        out.print(f"suite {spec.name}: {len(members)} experiments -> {out_dir}")
+    for member in members:
+        _show_one(member, out_dir / member.name if spec.is_suite else out_dir)
+
+
+def _count(spec: Any) -> str:
+    members = spec.include if spec.is_suite else (spec,)
+    cells = sum(len(m.cells) for m in members)
+    models = sum(len(m.cells) * len(m.seeds) for m in members)
+    return f"{cells} cells, {models} trained models" + (
+        f" in {len(members)} experiments" if spec.is_suite else "")
+
+
+def _show_one(spec: Any, out_dir: Path) -> None:
+    out.print(f"\n[bold]{spec.name}[/]: {spec.title or '(no title)'} -> {out_dir}")
+    out.print(f"seeds {list(spec.seeds)}; metrics {', '.join(spec.metrics)}; "
+              f"{_count(spec)}; data cache {out_dir / spec.data_dir}")
+    data = Table(title="datasets")
+    for col in ("name", "role", "settings", "file"):
+        data.add_column(col)
+    from neuroreduce.experiments.datasets import dataset_path
+
+    for name, table in spec.dataset_tables.items():
+        path = dataset_path(spec.datasets[name], out_dir / spec.data_dir)
+        state = "cached" if path.is_file() else ("to simulate" if spec.datasets[name].simulated
+                                                 else "missing")
+        role = "extra (test only)" if name in spec.extra else (
+            "grid" if any(c.dataset == name for c in spec.cells) else "unused")
+        data.add_row(name, role, json.dumps(table, sort_keys=True), f"{path.name} ({state})")
+    out.print(data)
+    cells = Table(title=f"cells ({len(spec.cells)})")
+    for col in ("key", "model", "hidden", "inputs", "lr", "batch", "epochs", "patience",
+                "status"):
+        cells.add_column(col)
+    for c in spec.cells:
+        done = (out_dir / "cells" / c.folder / "cell.json").is_file()
+        cfg = c.config
+        cells.add_row(c.key, c.model, str(c.hidden), ", ".join(c.inputs) if c.inputs else "all",
+                      f"{cfg.effective_learning_rate:g}", str(cfg.batch_size), str(cfg.epochs),
+                      str(cfg.early_stopping_patience or "-"), "finished" if done else "to run")
+    out.print(cells)
+
+
+def _print_results(out_dir: Path) -> None:
+    suite = out_dir / "suite.json"
+    folders = [out_dir]
+    if suite.is_file():
+        folders = [out_dir / m["folder"] for m in json.loads(suite.read_text())["experiments"]]
+    for folder in folders:
+        path = folder / "results.json"
+        if not path.is_file():
+            continue
+        data = json.loads(path.read_text())
+        _results_table(data, folder)
+        for f in data.get("failed", []):
+            err.print(f"[red]failed[/] {f['key']}: {f['error']}", highlight=False)
+    out.print(f"results: {out_dir}")
+
+
+def _results_table(data: dict[str, Any], folder: Path) -> None:
+    cols = data["columns"]
+    metrics = [c[len("test_"):-len("_mean")] for c in cols
+               if c.startswith("test_") and c.endswith("_mean")]
+    extra = sorted({c.rsplit("_", 2)[0] for c in cols if c.endswith("_rmse_mean")}
+                   - {"train", "valid", "test"})
+    table = Table(title=f"{data['experiment']}: mean ± std over seeds ({folder})")
+    for col in ("cell", "params (paper)", "valid rmse", *[f"test {m}" for m in metrics],
+                *[f"{e} rmse" for e in extra], "best epoch", "train s"):
+        table.add_column(col, justify="right")
+    for row in data["rows"]:
+        if row["status"] != "ok":
+            table.add_row(row["key"], *["-"] * (len(table.columns) - 2), row["status"])
+            continue
+        table.add_row(
+            row["key"], f"{row['n_parameters']} ({row['keras_parameters']})",
+            _ms(row, "valid_rmse"), *[_ms(row, f"test_{m}") for m in metrics],
+            *[_ms(row, f"{e}_rmse") for e in extra],
+            f"{row['best_epoch_mean']:.0f}", f"{row['train_s']:.1f}")
+    out.print(table)
+
+
+def _ms(row: dict[str, Any], prefix: str) -> str:
+    mean, std = row.get(f"{prefix}_mean"), row.get(f"{prefix}_std")
+    if mean is None:
+        return "-"
+    return f"{mean:.3g} ± {std:.2g}" if std is not None else f"{mean:.3g}"
