@@ -13,12 +13,15 @@ from neuroreduce.scenarios import get_scenario
 from neuroreduce.stimuli import (
     StimulusSet,
     check_stimuli,
+    diverse_families,
     diverse_set,
     generate_stimuli,
     list_families,
+    ood_families,
 )
 
 EXPECTED_FAMILIES = {"step", "multi_step", "ramp", "pulse_train", "sine", "chirp", "noise"}
+OOD_FAMILIES = {"sawtooth", "square", "alpha_bursts", "smooth_steps"}
 
 
 def _gen(**kw):
@@ -28,7 +31,9 @@ def _gen(**kw):
 
 
 def test_registry_has_all_families() -> None:
-    assert EXPECTED_FAMILIES <= set(list_families())
+    assert EXPECTED_FAMILIES | OOD_FAMILIES <= set(list_families())
+    assert set(diverse_families()) == EXPECTED_FAMILIES
+    assert set(ood_families()) == OOD_FAMILIES
 
 
 def test_diverse_set_for_fcm_shape_balance_and_range() -> None:
@@ -37,7 +42,7 @@ def test_diverse_set_for_fcm_shape_balance_and_range() -> None:
     assert stim.currents.shape == (40, 1001, 4)
     assert stim.currents.dtype == np.float64
     counts = Counter(stim.families)
-    assert set(counts) == set(list_families())
+    assert set(counts) == set(diverse_families())  # never an out-of-distribution family
     assert max(counts.values()) - min(counts.values()) <= 1
     lo, hi = sc.amplitude_range_na
     assert np.isfinite(stim.currents).all()
@@ -48,7 +53,7 @@ def test_diverse_set_for_fcm_shape_balance_and_range() -> None:
     assert (stim.currents.max(axis=1) > 0).all()
 
 
-@pytest.mark.parametrize("family", sorted(EXPECTED_FAMILIES))
+@pytest.mark.parametrize("family", sorted(EXPECTED_FAMILIES | OOD_FAMILIES))
 def test_each_family_starts_at_zero_stays_in_range_and_records_params(family: str) -> None:
     stim = _gen(families=[family], n_trials=3, amplitude_range_na=(0.001, 0.002))
     assert stim.families == (family,) * 3
@@ -90,8 +95,8 @@ def test_negative_range_gives_hyperpolarising_currents() -> None:
 
 
 def test_unknown_family_lists_known_ones() -> None:
-    with pytest.raises(ConfigError, match="unknown stimulus family 'square'.*chirp"):
-        _gen(families=["step", "square"])
+    with pytest.raises(ConfigError, match="unknown stimulus family 'triangle'.*chirp"):
+        _gen(families=["step", "triangle"])
 
 
 @pytest.mark.parametrize(
@@ -127,3 +132,54 @@ def test_check_stimuli_rejects_nan_and_wrong_shape() -> None:
 def test_stimulus_set_checks_lengths() -> None:
     with pytest.raises(ConfigError, match="one family"):
         StimulusSet(currents=np.zeros((2, 5, 1)), families=("step",), params=("{}", "{}"))
+
+
+def test_default_families_are_the_diverse_ones() -> None:
+    stim = _gen(n_trials=22)
+    assert set(stim.families) == EXPECTED_FAMILIES
+
+
+def test_first_trial_continues_the_trial_sequence() -> None:
+    # families are assigned by position within the call (each call is balanced on its own)
+    whole = _gen(n_trials=10, families=["noise"])
+    tail = _gen(n_trials=4, first_trial=6, families=["noise"])
+    np.testing.assert_array_equal(tail.currents, whole.currents[6:])
+    assert [json.loads(p)["trial"] for p in tail.params] == [6, 7, 8, 9]
+    with pytest.raises(ConfigError, match="first_trial"):
+        _gen(first_trial=-1)
+
+
+@pytest.mark.parametrize("family", sorted(OOD_FAMILIES))
+def test_ood_families_reach_amplitude_and_differ_from_trial_to_trial(family: str) -> None:
+    stim = _gen(families=[family], n_trials=6, n_time=1001, amplitude_range_na=(0.05, 0.1))
+    peaks = stim.currents.max(axis=1)  # [trial, input]
+    # every waveform reaches a good part of its drawn amplitude A (>= 0.05 nA) ...
+    amps = np.array([[c["amplitude_na"] for c in json.loads(p)["channels"]] for p in stim.params])
+    assert (peaks <= amps * (1 + 1e-8)).all()  # params keep 9 significant digits
+    assert (peaks >= 0.5 * amps).all()
+    # ... and trials are not copies of each other
+    assert not np.allclose(stim.currents[0], stim.currents[1])
+
+
+def test_sawtooth_is_piecewise_linear_with_resets() -> None:
+    stim = _gen(families=["sawtooth"], n_trials=4, n_time=1001, amplitude_range_na=(0.1, 0.1))
+    for trial, text in enumerate(stim.params):
+        ch = json.loads(text)["channels"][0]
+        x = stim.currents[trial, :, 0]
+        t = np.arange(1001) * 0.5
+        inside = (t > ch["onset_ms"] + 1) & (np.mod(t - ch["onset_ms"], ch["period_ms"]) > 1)
+        slope = np.diff(x)[inside[1:] & inside[:-1]]
+        expected = 0.1 / ch["period_ms"] * 0.5 * (-1 if ch["falling"] else 1)
+        np.testing.assert_allclose(slope, expected, rtol=1e-6, atol=1e-12)
+
+
+def test_square_alternates_between_baseline_and_peak_with_its_duty() -> None:
+    stim = _gen(families=["square"], n_trials=3, n_time=2001, amplitude_range_na=(0.1, 0.1))
+    for trial, text in enumerate(stim.params):
+        ch = json.loads(text)["channels"][0]
+        x = stim.currents[trial, :, 0]
+        after = x[np.arange(2001) * 0.5 >= ch["onset_ms"]]
+        levels = np.unique(after)
+        assert len(levels) == 2
+        np.testing.assert_allclose(levels, [0.1 * ch["baseline_fraction"], 0.1], rtol=1e-8)
+        assert abs(np.mean(after == 0.1) - ch["duty"]) < 0.1

@@ -1,7 +1,11 @@
 """Named simulation scenarios: which neurons are driven, which are recorded, for how long.
 
-A scenario is pure declaration. Adding one of the paper's other scenarios (the 16-output FCM,
-nictation, ablations) is a matter of calling :func:`register_scenario` with names.
+A scenario is pure declaration: adding one is a matter of calling :func:`register_scenario`
+with names. Registered here: ``fcm`` (the paper's 4 inputs -> 4 outputs), ``fcm16`` (the same
+inputs, 16 recorded forward-locomotion neurons), ``nictation`` (6 IL2 sensory neurons -> 12
+head/neck motor neurons), ``fcm_nictation`` (both: 10 inputs, 28 outputs; used with mixed
+stimulus groups, see :mod:`neuroreduce.experiments.datasets`) and ``toy``. The choice of neurons
+and amplitudes is documented, with references and measurements, in ``docs/scenarios.md``.
 """
 
 from __future__ import annotations
@@ -73,6 +77,24 @@ def list_scenarios() -> list[str]:
     return sorted(_SCENARIOS)
 
 
+#: FCM inputs: posterior touch receptors and forward command interneurons.
+FCM_INPUTS: tuple[str, ...] = ("PLML", "PLMR", "AVBL", "AVBR")
+#: 16 forward-locomotion outputs: the paper's four first, then the anterior B-type (forward)
+#: motor neurons, DD1, the touch-circuit interneurons and AVAL (docs/scenarios.md).
+FCM16_OUTPUTS: tuple[str, ...] = (
+    "DB1", "LUAL", "PVR", "VB1",
+    "DB2", "DB3", "DB4", "VB2", "VB3", "VB4", "DD1",
+    "LUAR", "PVCL", "PVCR", "DVA", "AVAL",
+)
+#: The six IL2 sensory neurons, required for nictation (Lee et al. 2012).
+NICTATION_INPUTS: tuple[str, ...] = ("IL2DL", "IL2DR", "IL2VL", "IL2VR", "IL2L", "IL2R")
+#: 12 head/neck motor neurons driven by IL2 (docs/scenarios.md).
+NICTATION_OUTPUTS: tuple[str, ...] = (
+    "URADL", "URADR", "URAVL", "URAVR",
+    "RMED", "RMEV", "RMEL", "RMER",
+    "IL1VL", "IL1VR", "RMGL", "RMGR",
+)
+
 FCM = register_scenario(
     Scenario(
         name="fcm",
@@ -80,11 +102,62 @@ FCM = register_scenario(
             "Forward crawling motion: current into PLML, PLMR (touch sensory) and AVBL, AVBR "
             "(forward command interneurons); voltages of DB1, LUAL, PVR, VB1; 500 ms."
         ),
-        inputs=("PLML", "PLMR", "AVBL", "AVBR"),
+        inputs=FCM_INPUTS,
         outputs=("DB1", "LUAL", "PVR", "VB1"),
         duration_ms=500.0,
         amplitude_range_na=(0.0, 0.1),  # graded responses with c302 C0: docs/c302_parameter_sets.md
         reference="Barbulescu et al. 2023, Sci. Rep. 13:11542 (Experimental setting, Data)",
+    )
+)
+
+FCM16 = register_scenario(
+    Scenario(
+        name="fcm16",
+        description=(
+            "Forward crawling motion with 16 recorded neurons: current into PLML, PLMR, AVBL, "
+            "AVBR; voltages of B-type motor neurons, DD1 and touch-circuit interneurons; 500 ms."
+        ),
+        inputs=FCM_INPUTS,
+        outputs=FCM16_OUTPUTS,
+        duration_ms=500.0,
+        amplitude_range_na=(0.0, 0.1),  # as fcm: graded C0 responses
+        reference=(
+            "Barbulescu et al. 2023 (Experiment 5); Kim, Leahy & Shlizerman 2019; Chalfie et "
+            "al. 1985; docs/scenarios.md"
+        ),
+    )
+)
+
+NICTATION = register_scenario(
+    Scenario(
+        name="nictation",
+        description=(
+            "Nictation: current into the six IL2 sensory neurons; voltages of 12 head/neck "
+            "motor neurons (URA, RME, IL1V, RMG); 500 ms."
+        ),
+        inputs=NICTATION_INPUTS,
+        outputs=NICTATION_OUTPUTS,
+        duration_ms=500.0,
+        amplitude_range_na=(0.0, 0.05),  # URA saturate from ~5 pA, IL1V/RMG graded: docs
+        reference=(
+            "Barbulescu et al. 2023 (Experiment 5); Lee et al. 2012, Nat. Neurosci. 15:107; "
+            "docs/scenarios.md"
+        ),
+    )
+)
+
+FCM_NICTATION = register_scenario(
+    Scenario(
+        name="fcm_nictation",
+        description=(
+            "Forward crawling and nictation in one network: 10 inputs (PLM, AVB, IL2), 28 "
+            "outputs (fcm16 + nictation); each trial drives one behaviour's inputs (mix)."
+        ),
+        inputs=FCM_INPUTS + NICTATION_INPUTS,
+        outputs=FCM16_OUTPUTS + NICTATION_OUTPUTS,
+        duration_ms=500.0,
+        amplitude_range_na=(0.0, 0.1),  # FCM's; the nictation group uses (0, 0.05) in its mix
+        reference="Barbulescu et al. 2023 (Experiment 5, Table 5); docs/scenarios.md",
     )
 )
 

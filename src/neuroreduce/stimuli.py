@@ -4,6 +4,12 @@ Each stimulus *family* (step, multi-step, ramp, pulse train, sine, chirp, smooth
 function that draws one waveform for one input channel from a random generator. Families are
 chosen by name from a registry (:func:`register_family`, :func:`list_families`).
 
+The *diverse* families (:func:`diverse_families`) make up the default training sets
+(:func:`diverse_set`, ``generate_stimuli(families=None)``). The *out-of-distribution* families
+(:func:`ood_families`: sawtooth, two-level square wave with random duty cycle, alpha-function
+bursts, smoothed random staircase) are never drawn by default; they exist to test whether a
+surrogate generalises to waveform shapes it was not trained on.
+
 Conventions shared by all families:
 
 * Time grid: ``t = k * dt_ms`` for ``k = 0 .. n_time - 1`` (ms), the grid of
@@ -40,6 +46,7 @@ from neuroreduce.simulators.base import check_currents, n_samples
 FamilyFn = Callable[[np.random.Generator, np.ndarray, tuple[float, float]], tuple[np.ndarray, dict]]
 
 _FAMILIES: dict[str, FamilyFn] = {}
+_DIVERSE: list[str] = []
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,17 +88,37 @@ class StimulusSet:
         return self.n_trials
 
 
-def register_family(name: str, fn: FamilyFn) -> FamilyFn:
-    """Add a stimulus family under ``name`` (names are unique)."""
+def register_family(name: str, fn: FamilyFn, *, diverse: bool = True) -> FamilyFn:
+    """Add a stimulus family under ``name`` (names are unique).
+
+    Args:
+        name: Registry key.
+        fn: Draws one waveform (see :data:`FamilyFn`).
+        diverse: Whether the default training sets (:func:`diverse_set`) use it; ``False`` keeps
+            it for explicitly requested (e.g. out-of-distribution) sets only.
+    """
     if name in _FAMILIES:
         raise ConfigError(f"stimulus family {name!r} is already registered")
     _FAMILIES[name] = fn
+    if diverse:
+        _DIVERSE.append(name)
     return fn
 
 
 def list_families() -> list[str]:
     """Names of all registered stimulus families, in registration order."""
     return list(_FAMILIES)
+
+
+def diverse_families() -> list[str]:
+    """Families of the default training sets, in registration order."""
+    return list(_DIVERSE)
+
+
+def ood_families() -> list[str]:
+    """Families never used by default (for out-of-distribution test sets), in registration
+    order."""
+    return [name for name in _FAMILIES if name not in _DIVERSE]
 
 
 def generate_stimuli(
@@ -103,6 +130,7 @@ def generate_stimuli(
     amplitude_range_na: tuple[float, float],
     families: Sequence[str] | None = None,
     seed: int = 0,
+    first_trial: int = 0,
 ) -> StimulusSet:
     """Draw ``n_trials`` trials of ``n_inputs`` independent input currents.
 
@@ -113,8 +141,11 @@ def generate_stimuli(
         n_trials: Number of trials (>= 0).
         amplitude_range_na: ``(min, max)`` peak amplitude of each waveform (nA).
         families: Family names; trial ``i`` uses ``families[i % len(families)]``. ``None``
-            uses all registered families (balanced: counts differ by at most one).
-        seed: Base seed; trial ``i`` uses ``default_rng([seed, i])``.
+            uses the diverse families (:func:`diverse_families`; balanced: counts differ by at
+            most one).
+        seed: Base seed; trial ``i`` uses ``default_rng([seed, first_trial + i])``.
+        first_trial: Global index of the first trial, so that several calls (e.g. the groups
+            of a mixed dataset) draw distinct trials; recorded as ``"trial"`` in the params.
 
     Returns:
         A :class:`StimulusSet` with currents of shape ``[n_trials, n_time, n_inputs]`` (nA).
@@ -122,7 +153,7 @@ def generate_stimuli(
     Raises:
         ConfigError: on an unknown family or invalid sizes/ranges.
     """
-    names = tuple(list_families() if families is None else families)
+    names = tuple(diverse_families() if families is None else families)
     if not names:
         raise ConfigError("families must name at least one stimulus family")
     for name in names:
@@ -144,6 +175,8 @@ def generate_stimuli(
         )
     if seed < 0:
         raise ConfigError(f"seed must be >= 0, got {seed}")
+    if first_trial < 0:
+        raise ConfigError(f"first_trial must be >= 0, got {first_trial}")
 
     t_ms = np.arange(n_time, dtype=np.float64) * dt_ms
     currents = np.zeros((n_trials, n_time, n_inputs), dtype=np.float64)
@@ -151,7 +184,7 @@ def generate_stimuli(
     params: list[str] = []
     for i in range(n_trials):
         family = names[i % len(names)]
-        rng = np.random.default_rng([seed, i])
+        rng = np.random.default_rng([seed, first_trial + i])
         channels = []
         for j in range(n_inputs):
             wave, p = _FAMILIES[family](rng, t_ms, (lo, hi))
@@ -160,7 +193,7 @@ def generate_stimuli(
             currents[i, :, j] = wave
             channels.append(_rounded(p))
         fams.append(family)
-        record = {"family": family, "seed": seed, "trial": i, "channels": channels}
+        record = {"family": family, "seed": seed, "trial": first_trial + i, "channels": channels}
         params.append(json.dumps(record, sort_keys=True))
     return StimulusSet(currents=currents, families=tuple(fams), params=tuple(params))
 
@@ -168,7 +201,7 @@ def generate_stimuli(
 def diverse_set(
     scenario: Scenario, *, dt_ms: float, n_trials: int = 40, seed: int = 0
 ) -> StimulusSet:
-    """The default balanced set over all families for ``scenario`` (like the paper's 40).
+    """The default balanced set over the diverse families for ``scenario`` (like the paper's 40).
 
     Args:
         scenario: Gives the number of inputs, ``duration_ms`` and ``amplitude_range_na``.
@@ -318,6 +351,89 @@ def _noise(rng: np.random.Generator, t_ms: np.ndarray, amp: tuple[float, float])
     wave = a * unit * envelope
     return wave, {"amplitude_na": a, "onset_ms": on, "tau_ms": tau, "rise_ms": rise}
 
+# ------------------------------------------------------------- out-of-distribution families
+# Shapes the diverse families never produce: linear rises with instantaneous resets, a
+# non-zero baseline, brief alpha-function transients, and many small smoothed level changes.
+
+
+def _sawtooth(rng: np.random.Generator, t_ms: np.ndarray, amp: tuple[float, float]):
+    """Periodic linear rise from 0 to ``A`` with an instantaneous reset (or the mirror image)."""
+    a = _amplitude(rng, amp)
+    duration, dt = _duration(t_ms), _dt(t_ms)
+    on = _onset(rng, t_ms, 0.02, 0.3)
+    period = max(float(rng.uniform(0.08, 0.4)) * duration, 4.0 * dt)
+    falling = bool(rng.integers(0, 2))
+    phase = np.mod(np.clip(t_ms - on, 0.0, None), period) / period
+    shape = 1.0 - phase if falling else phase
+    wave = np.where(t_ms >= on, a * shape, 0.0)
+    return wave, {"amplitude_na": a, "onset_ms": on, "period_ms": period, "falling": falling}
+
+
+def _square(rng: np.random.Generator, t_ms: np.ndarray, amp: tuple[float, float]):
+    """Square wave between a non-zero baseline ``b * A`` and ``A`` with a random duty cycle."""
+    a = _amplitude(rng, amp)
+    duration, dt = _duration(t_ms), _dt(t_ms)
+    on = _onset(rng, t_ms, 0.02, 0.2)
+    period = max(float(rng.uniform(0.03, 0.3)) * duration, 2.0 * dt)
+    duty = float(rng.uniform(0.1, 0.9))
+    base = float(rng.uniform(0.2, 0.6))
+    phase = np.mod(np.clip(t_ms - on, 0.0, None), period) / period
+    wave = np.where(t_ms >= on, np.where(phase < duty, a, base * a), 0.0)
+    return wave, {
+        "amplitude_na": a,
+        "onset_ms": on,
+        "period_ms": period,
+        "duty": duty,
+        "baseline_fraction": base,
+    }
+
+
+def _alpha_bursts(rng: np.random.Generator, t_ms: np.ndarray, amp: tuple[float, float]):
+    """1-4 bursts of 2-6 alpha-function transients ``(s/tau) exp(1 - s/tau)``, peak ``A``."""
+    a = _amplitude(rng, amp)
+    duration, dt = _duration(t_ms), _dt(t_ms)
+    tau = max(float(rng.uniform(0.004, 0.02)) * duration, dt)
+    n_bursts = int(rng.integers(1, 5))
+    starts = np.sort(rng.uniform(0.02, 0.8, size=n_bursts)) * duration
+    events: list[float] = []
+    for start in starts:
+        isi = float(rng.uniform(1.0, 3.0)) * tau
+        events.extend(float(start) + k * isi for k in range(int(rng.integers(2, 7))))
+    events = [max(e, dt) for e in events]
+    unit = np.zeros_like(t_ms)
+    for e in events:
+        s = np.clip(t_ms - e, 0.0, None) / tau
+        unit += s * np.exp(1.0 - s)
+    peak = float(unit.max())
+    wave = a * unit / peak if peak > 0 else unit
+    return wave, {"amplitude_na": a, "tau_ms": tau, "event_times_ms": events}
+
+
+def _smooth_steps(rng: np.random.Generator, t_ms: np.ndarray, amp: tuple[float, float]):
+    """A staircase of 6-16 random levels in ``[0, A]`` low-pass filtered (time constant
+    ``tau``), so levels change smoothly and often."""
+    a = _amplitude(rng, amp)
+    duration, dt = _duration(t_ms), _dt(t_ms)
+    n_levels = int(rng.integers(6, 17))
+    on = _onset(rng, t_ms, 0.02, 0.15)
+    edges = np.sort(rng.uniform(on, duration, size=n_levels - 1))
+    times = [on, *edges.tolist()]
+    levels = rng.uniform(0.0, 1.0, size=n_levels)
+    levels[int(rng.integers(0, n_levels))] = 1.0  # the peak level reaches A
+    stairs = np.zeros_like(t_ms)
+    for start, level in zip(times, levels, strict=True):
+        stairs[t_ms >= start] = level
+    tau = max(float(rng.uniform(0.005, 0.05)) * duration, dt)
+    decay = math.exp(-dt / tau)
+    smooth = lfilter([1.0 - decay], [1.0, -decay], stairs)  # y[k] = d*y[k-1] + (1-d)*x[k]
+    wave = a * smooth
+    return wave, {
+        "amplitude_na": a,
+        "levels_fraction": levels.tolist(),
+        "times_ms": times,
+        "tau_ms": tau,
+    }
+
 
 def _rounded(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters as plain JSON numbers (floats to 9 significant digits)."""
@@ -344,3 +460,11 @@ for _name, _fn in (
     ("noise", _noise),
 ):
     register_family(_name, _fn)
+
+for _name, _fn in (
+    ("sawtooth", _sawtooth),
+    ("square", _square),
+    ("alpha_bursts", _alpha_bursts),
+    ("smooth_steps", _smooth_steps),
+):
+    register_family(_name, _fn, diverse=False)
