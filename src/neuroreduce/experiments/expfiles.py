@@ -1,0 +1,209 @@
+"""Reading an experiment output folder (written by the runner) into plain summaries.
+
+The folder layout (see ``docs/experiments.md``): ``resolved.json``, ``run.json``,
+``results.json``, ``cells/<folder>/{cell.json, results.json, extra_results.json, config.json,
+provenance.json, history.csv, model.safetensors}``. Only finished cells (with ``cell.json``)
+are read. Nothing here imports the runner's classes: the files are the interface.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroreduce.errors import CheckpointError
+
+CELLS_DIR = "cells"
+ANALYSIS_DIR = "analysis"
+
+
+def read_json(path: Path, *, required: bool = True) -> Any:
+    """Parse a JSON file; a missing optional file gives ``None``.
+
+    Raises:
+        CheckpointError: if a required file is missing, or any file is corrupt.
+    """
+    if not path.is_file():
+        if required:
+            raise CheckpointError(
+                f"{path} is missing; run the experiment first (neuroreduce experiment run)"
+            )
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(
+            f"{path} is corrupt ({type(exc).__name__}); rerun the experiment"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and standard deviation over seeds (ddof 1) and the per-seed values."""
+
+    mean: float
+    std: float
+    values: tuple[float, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Stat:
+        if not data:
+            return cls(float("nan"), float("nan"))
+        values = data.get("per_seed", data.get("values", ()))
+        return cls(float(data["mean"]), float(data.get("std", 0.0)), tuple(map(float, values)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean, "std": self.std, "values": list(self.values)}
+
+
+@dataclass(frozen=True)
+class CellSummary:
+    """What the analyses need of one finished cell.
+
+    Attributes:
+        key: Cell key ``dataset/model-hidden[/variant]``.
+        folder: Cell folder (absolute or relative to the experiment folder).
+        dataset: Dataset name.
+        model: ``"rnn"``, ``"lstm"``, ``"gru"``.
+        hidden: Recurrent units.
+        variant: Input variant (``"all"`` = every input).
+        inputs: Input channels the cell was trained on.
+        outputs: Output channels.
+        n_parameters: Our parameter count per member (PyTorch).
+        keras_parameters: The paper's (Keras) count for the same architecture.
+        dt_ms: Sampling interval of the cell's data (ms).
+        splits: split -> metric (``"rmse"``, ``"nrmse"``) -> :class:`Stat` (pooled outputs).
+        per_output: split -> output -> metric -> :class:`Stat`.
+        extra: extra dataset -> metric -> :class:`Stat` (all its trials).
+        extra_per_output: extra dataset -> output -> metric -> :class:`Stat`.
+        wall_s: Training and evaluation wall time (s).
+    """
+
+    key: str
+    folder: Path
+    dataset: str
+    model: str
+    hidden: int
+    variant: str = "all"
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    n_parameters: int = 0
+    keras_parameters: int = 0
+    dt_ms: float = float("nan")
+    splits: dict[str, dict[str, Stat]] = field(default_factory=dict)
+    per_output: dict[str, dict[str, dict[str, Stat]]] = field(default_factory=dict)
+    extra: dict[str, dict[str, Stat]] = field(default_factory=dict)
+    extra_per_output: dict[str, dict[str, dict[str, Stat]]] = field(default_factory=dict)
+    wall_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``"GRU-8"`` (plus ``" no_avb"`` for a variant)."""
+        base = f"{self.model.upper()}-{self.hidden}"
+        return base if self.variant == "all" else f"{base} {self.variant}"
+
+    def error(self, split: str = "test", metric: str = "nrmse") -> Stat:
+        """Pooled error of ``split`` (NaN stat if missing)."""
+        return self.splits.get(split, {}).get(metric, Stat(float("nan"), float("nan")))
+
+
+def _metrics(block: dict[str, Any]) -> dict[str, Stat]:
+    return {k: Stat.from_dict(v) for k, v in block.items()
+            if isinstance(v, dict) and "mean" in v}
+
+
+def _per_output(block: dict[str, Any]) -> dict[str, dict[str, Stat]]:
+    return {name: _metrics(v) for name, v in block.get("per_output", {}).items()}
+
+
+def read_cell(cell_dir: Path) -> CellSummary:
+    """Summarise a finished cell folder (``cell.json`` + ``results.json`` + extras)."""
+    record = read_json(cell_dir / "cell.json")
+    results = read_json(cell_dir / "results.json")
+    extra = read_json(cell_dir / "extra_results.json", required=False) or {}
+    config = read_json(cell_dir / "config.json", required=False) or {}
+    splits = results.get("splits", {})
+    extra_blocks = {n: b.get("splits", {}).get("all", {}) for n, b in extra.items()}
+    wall = record.get("wall_s", {})
+    return CellSummary(
+        key=str(record["key"]),
+        folder=cell_dir,
+        dataset=str(record["dataset"]),
+        model=str(record["model"]),
+        hidden=int(record["hidden"]),
+        variant=str(record.get("variant") or "all"),
+        inputs=tuple(record.get("inputs_used") or config.get("io", {}).get("input_names", ())),
+        outputs=tuple(record.get("outputs") or results.get("output_names", ())),
+        n_parameters=int(record.get("n_parameters", 0)),
+        keras_parameters=int(record.get("keras_parameters", 0)),
+        dt_ms=float(config.get("io", {}).get("dt_ms", float("nan"))),
+        splits={s: _metrics(b) for s, b in splits.items()},
+        per_output={s: _per_output(b) for s, b in splits.items()},
+        extra={n: _metrics(b) for n, b in extra_blocks.items()},
+        extra_per_output={n: _per_output(b) for n, b in extra_blocks.items()},
+        wall_s={k: float(v) for k, v in wall.items()} if isinstance(wall, dict) else {},
+    )
+
+
+def read_cells(exp_dir: Path) -> list[CellSummary]:
+    """Every finished cell of an experiment folder, in the order of ``resolved.json`` (if it
+    lists cells), else sorted by folder name."""
+    root = Path(exp_dir) / CELLS_DIR
+    if not root.is_dir():
+        return []
+    found = {p.parent.name: p.parent for p in root.glob("*/cell.json")}
+    resolved = read_json(Path(exp_dir) / "resolved.json", required=False) or {}
+    order = [c.get("folder") for c in resolved.get("cells", []) if isinstance(c, dict)]
+    names = [n for n in order if n in found] + sorted(n for n in found if n not in order)
+    return [read_cell(found[n]) for n in names]
+
+
+def dataset_path(exp_dir: Path, cell: CellSummary) -> Path:
+    """The HDF5 file a cell was trained on (from its ``provenance.json`` or ``resolved.json``).
+
+    Raises:
+        CheckpointError: if no recorded path exists any more.
+    """
+    candidates: list[Any] = []
+    prov = read_json(cell.folder / "provenance.json", required=False) or {}
+    candidates.append(prov.get("dataset_path"))
+    resolved = read_json(Path(exp_dir) / "resolved.json", required=False) or {}
+    for key in ("dataset_files", "dataset_paths"):
+        block = resolved.get(key) or {}
+        entry = block.get(cell.dataset) if isinstance(block, dict) else None
+        candidates.append(entry.get("path") if isinstance(entry, dict) else entry)
+    info = (resolved.get("datasets") or {}).get(cell.dataset)
+    if isinstance(info, dict):
+        candidates += [info.get("file"), info.get("path")]
+    for c in candidates:
+        if c:
+            p = Path(c)
+            p = p if p.is_absolute() else Path(exp_dir) / p
+            if p.is_file():
+                return p
+    raise CheckpointError(
+        f"cannot find the dataset file of cell {cell.key} (looked in provenance.json and "
+        "resolved.json); rerun the experiment to rebuild it"
+    )
+
+
+def load_cell_data(exp_dir: Path, cell: CellSummary) -> Any:
+    """The cell's dataset restricted to the cell's input channels (same outputs and split)."""
+    from dataclasses import replace
+
+    from neuroreduce.datasets.io import load_dataset
+    from neuroreduce.errors import DatasetError
+
+    ds = load_dataset(dataset_path(exp_dir, cell))
+    if not cell.inputs or tuple(cell.inputs) == tuple(ds.input_names):
+        return ds
+    missing = [n for n in cell.inputs if n not in ds.input_names]
+    if missing:
+        raise DatasetError(f"dataset of cell {cell.key} lacks inputs {missing}; rerun it")
+    idx = [ds.input_names.index(n) for n in cell.inputs]
+    return replace(ds, inputs=np.ascontiguousarray(ds.inputs[:, :, idx]),
+                   input_names=tuple(cell.inputs))
