@@ -87,6 +87,7 @@ def train(
     loss: Annotated[str, typer.Option(help="Loss: rmse (paper) or mse.")] = "rmse",
     patience: Annotated[int | None, typer.Option(help="Early-stopping patience in epochs (default: off).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in the same folder.")] = True,
+    stream: Annotated[bool, typer.Option(help="Stream minibatches from the file (datasets larger than memory).")] = False,
 ) -> None:
     """Train a seed ensemble of surrogates on a dataset's train split (best validation kept)."""
     from neuroreduce.pipeline import train_from_file
@@ -96,7 +97,8 @@ def train(
                          seeds=tuple(range(first_seed, first_seed + seeds)), epochs=epochs,
                          batch_size=batch_size, learning_rate=lr, loss=loss,
                          early_stopping_patience=patience)
-    result = train_from_file(dataset, config, output, resume=resume, progress=True)
+    result = train_from_file(dataset, config, output, resume=resume, progress=True,
+                             stream=stream)
     from neuroreduce.models import count_parameters, keras_parameter_count
     from neuroreduce.training import load_run
 

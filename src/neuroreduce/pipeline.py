@@ -217,21 +217,38 @@ def train_from_file(
     *,
     resume: bool = True,
     progress: bool = True,
+    stream: bool = False,
 ) -> Any:
     """Load a dataset file and train ``config`` (a ``TrainConfig``) into ``out_dir``.
 
     The run folder remembers the dataset's path and content hash (``dataset.json``) so
     ``evaluate``/``report`` find it again.
+
+    Args:
+        stream: Read minibatches from the file instead of loading it (for files larger than
+            memory; same results). The stored content hash is trusted rather than recomputed.
     """
-    from neuroreduce.datasets.io import load_dataset
     from neuroreduce.training import train
 
-    dataset = load_dataset(dataset_path)
-    result = train(dataset, config, out_dir, resume=resume, progress=progress,
-                   dataset_path=dataset_path)
+    if stream:
+        from neuroreduce.datasets.streaming import StreamingDataset
+
+        with StreamingDataset(dataset_path) as source:
+            result = train(
+                source, config, out_dir, resume=resume, progress=progress, dataset_path=dataset_path
+            )
+            content_hash = source.content_hash()
+    else:
+        from neuroreduce.datasets.io import load_dataset
+
+        dataset = load_dataset(dataset_path)
+        result = train(
+            dataset, config, out_dir, resume=resume, progress=progress, dataset_path=dataset_path
+        )
+        content_hash = dataset.content_hash()
     write_json_atomic(
         Path(out_dir) / DATASET_LINK,
-        {"path": str(Path(dataset_path).resolve()), "content_hash": dataset.content_hash()},
+        {"path": str(Path(dataset_path).resolve()), "content_hash": content_hash},
     )
     return result
 

@@ -38,11 +38,13 @@ from rich.progress import (
 )
 
 from neuroreduce.datasets.dataset import Dataset
-from neuroreduce.errors import CheckpointError, DatasetError
+from neuroreduce.datasets.streaming import StreamingDataset
+from neuroreduce.errors import CheckpointError
 from neuroreduce.models.registry import ModelSpec
 from neuroreduce.training import checkpoint as ckpt
 from neuroreduce.training.checkpoint import HistoryRow, IOSpec
 from neuroreduce.training.config import TrainConfig
+from neuroreduce.training.data import InMemoryData, TrainingData, fit_normalization, training_data
 from neuroreduce.training.normalization import Normalization
 
 _STATE_FORMAT = "neuroreduce-train-state"
@@ -121,11 +123,9 @@ def _torch_settings(threads: int) -> Iterator[None]:
 class _Loop:
     """The mutable state of one ensemble training run and its epoch step."""
 
-    def __init__(
-        self, config: TrainConfig, spec: ModelSpec, data: tuple[torch.Tensor, ...]
-    ) -> None:
+    def __init__(self, config: TrainConfig, spec: ModelSpec, data: TrainingData) -> None:
         self.config = config
-        self.x_train, self.y_train, self.x_valid, self.y_valid = data
+        self.data = data
         with torch.random.fork_rng(devices=[]):
             self.model = spec.build_ensemble(config.seeds)
         self.model.train()
@@ -183,35 +183,33 @@ class _Loop:
             self.done[k] = True
 
     # ---------------------------------------------------------------- one epoch
-    def _evaluate(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    def _evaluate(self, split: str) -> list[float]:
         sse = torch.zeros(self.config.n_members, dtype=torch.float64)
         self.model.eval()
         with torch.no_grad():
-            for start in range(0, x.shape[0], _EVAL_BATCH):
-                pred = self.model.forward_shared(x[start : start + _EVAL_BATCH])
-                err = (pred - y[start : start + _EVAL_BATCH]).square()
+            for x, y in self.data.chunks(split, _EVAL_BATCH):
+                err = (self.model.forward_shared(x) - y).square()
                 sse += err.sum(dim=(1, 2, 3)).double()
         self.model.train()
-        mse = sse / float(y.numel())
+        mse = sse / float(self.data.n_values(split))
         out = mse.sqrt() if self.config.loss == "rmse" else mse
         return [float(v) for v in out]
 
     def run_epoch(self) -> EpochReport:
         cfg = self.config
-        n = self.x_train.shape[0]
-        order = torch.from_numpy(np.stack([rng.permutation(n) for rng in self.rngs]))
+        n = self.data.n_train
+        order = np.stack([rng.permutation(n) for rng in self.rngs])
         for start in range(0, n, cfg.batch_size):
-            idx = order[:, start : start + cfg.batch_size]
+            x, y = self.data.batch(order[:, start : start + cfg.batch_size])
             active = torch.tensor([0.0 if d else 1.0 for d in self.done])  # frozen: no gradient
-            pred = self.model(self.x_train[idx])
-            losses = member_losses(pred, self.y_train[idx], cfg.loss)
+            losses = member_losses(self.model(x), y, cfg.loss)
             self.optimizer.zero_grad(set_to_none=True)
             (losses * active).sum().backward()
             self.optimizer.step()
             self._guard_divergence()
         self.epoch += 1
-        train_l = self._evaluate(self.x_train, self.y_train)
-        valid_l = self._evaluate(self.x_valid, self.y_valid)
+        train_l = self._evaluate("train")
+        valid_l = self._evaluate("valid")
         improved = []
         for k in range(cfg.n_members):
             if self.done[k]:
@@ -320,19 +318,9 @@ class _Loop:
         return max((r.epoch for r in self.history if r.member == k), default=0)
 
 
-def _split_tensors(
-    dataset: Dataset, normalization: Normalization
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    out = []
-    for split in ("train", "valid"):
-        idx = dataset.indices(split)
-        if idx.size == 0:
-            raise DatasetError(
-                f"dataset has no {split!r} trials; assign some trials to the {split!r} split"
-            )
-        out.append(torch.from_numpy(normalization.normalize_inputs(dataset.inputs[idx])))
-        out.append(torch.from_numpy(normalization.normalize_outputs(dataset.outputs[idx])))
-    return out[0], out[1], out[2], out[3]
+def _split_tensors(dataset: Dataset, normalization: Normalization) -> InMemoryData:
+    """The train and valid splits of ``dataset`` in memory (what ``_Loop`` takes as data)."""
+    return InMemoryData(dataset, normalization)
 
 
 def _prepare_folder(
@@ -369,7 +357,7 @@ def _prepare_folder(
 
 
 def train(
-    dataset: Dataset,
+    dataset: Dataset | StreamingDataset,
     config: TrainConfig,
     out_dir: str | Path,
     *,
@@ -383,8 +371,14 @@ def train(
     Trains on ``dataset.indices("train")``, selects each member's best epoch on ``"valid"``.
     Inputs and outputs are z-scored per channel with statistics of the training trials.
 
+    Given a :class:`~neuroreduce.datasets.streaming.StreamingDataset` (an open file), the
+    trials are streamed: the statistics are computed chunk by chunk and only the current
+    minibatch (and evaluation piece of 64 trials) is in memory, so files larger than memory
+    train; the results equal training on the loaded dataset to float rounding.
+
     Args:
-        dataset: Dataset with a split assignment (train and valid trials needed).
+        dataset: Dataset with a split assignment (train and valid trials needed), in memory or
+            streamed from its file.
         config: Training configuration.
         out_dir: Run folder; created if missing. See :mod:`neuroreduce.training.checkpoint`.
         resume: Continue an interrupted run found in ``out_dir`` (same config except
@@ -402,8 +396,8 @@ def train(
         CheckpointError: if ``out_dir`` holds a different run, or a run and ``resume`` is False.
     """
     run_dir = Path(out_dir)
-    normalization = Normalization.fit(dataset)
-    data = _split_tensors(dataset, normalization)
+    normalization = fit_normalization(dataset)
+    data = training_data(dataset, normalization)
     spec = ModelSpec(
         config.model,
         n_inputs=len(dataset.input_names),

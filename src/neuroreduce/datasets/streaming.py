@@ -1,0 +1,292 @@
+"""A dataset file read trial by trial: train on files larger than memory.
+
+:class:`StreamingDataset` opens an HDF5 file written by
+:func:`~neuroreduce.datasets.io.save_dataset` (schema in :mod:`neuroreduce.datasets.io`) and keeps
+only its small metadata in memory: channel names and units, ``dt_ms``, provenance, the split
+and the stored content hash. Trials are read on demand with :meth:`StreamingDataset.read`
+(the file is chunked one trial per chunk, so reading a trial touches only that trial), and
+:meth:`StreamingDataset.moments` computes per-channel statistics chunk by chunk.
+
+Passing one to :func:`neuroreduce.training.train` makes the trainer stream minibatches from the
+file; the results equal training on the loaded :class:`~neuroreduce.datasets.dataset.Dataset`.
+
+Unlike :func:`~neuroreduce.datasets.io.load_dataset`, opening does not re-hash the arrays (that
+would read the whole file): the stored ``content_hash`` is trusted; the metadata hash is checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import h5py
+import numpy as np
+
+from neuroreduce.datasets.dataset import SPLIT_NAMES
+from neuroreduce.datasets.io import FORMAT_NAME, SCHEMA_VERSION, _attr_str, _metadata_hash
+from neuroreduce.errors import DatasetError
+
+_DEFAULT_CHUNK = 64  # trials per read when scanning a split
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Per-channel count, mean and sum of squared deviations (float64), pooled over trials and
+    time; ``std = sqrt(m2 / count)`` (population standard deviation, as ``numpy.std``).
+
+    Attributes:
+        count: Number of pooled samples per channel (trials x time).
+        mean: Mean per channel, shape ``[channel]``.
+        m2: Sum of squared deviations from the mean per channel, shape ``[channel]``.
+    """
+
+    count: int
+    mean: np.ndarray
+    m2: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Moments:
+        """Moments of ``values [..., channel]``."""
+        flat = values.reshape(-1, values.shape[-1]).astype(np.float64)
+        mean = flat.mean(axis=0)
+        return cls(flat.shape[0], mean, np.square(flat - mean).sum(axis=0))
+
+    def merge(self, other: Moments) -> Moments:
+        """Moments of the union of both samples (Chan et al.'s parallel update)."""
+        n = self.count + other.count
+        if n == 0:
+            return self
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.count / n)
+        m2 = self.m2 + other.m2 + np.square(delta) * (self.count * other.count / n)
+        return Moments(n, mean, m2)
+
+    @property
+    def std(self) -> np.ndarray:
+        """Population standard deviation per channel."""
+        return np.sqrt(self.m2 / max(self.count, 1))
+
+
+class StreamingDataset:
+    """An open dataset file whose trials are read on demand (never all at once).
+
+    Has the metadata attributes of :class:`~neuroreduce.datasets.dataset.Dataset`
+    (``input_names``, ``output_names``, ``input_units``, ``output_units``, ``dt_ms``,
+    ``provenance``, ``split``, ``n_trials``, ``n_time``, :meth:`indices`, :meth:`content_hash`),
+    but no ``inputs``/``outputs`` arrays: use :meth:`read`. Close it (or use ``with``) when done.
+
+    Args:
+        path: A file written by :func:`~neuroreduce.datasets.io.save_dataset`.
+
+    Raises:
+        DatasetError: if the file is missing, not a neuroreduce dataset, of another schema
+            version, lacks a key, or its metadata do not match their stored hash.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DatasetError(
+                f"dataset file not found: {self.path}; create it with `neuroreduce simulate` or "
+                "an importer, or check the path"
+            )
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError:
+            raise DatasetError(
+                f"{self.path} is not a readable HDF5 file (corrupt or truncated); recreate it"
+            ) from None
+        try:
+            self._read_metadata()
+        except DatasetError:
+            self._file.close()
+            raise
+        except (OSError, KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+            self._file.close()
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DatasetError(f"{self.path} is corrupt ({detail}); recreate it") from None
+
+    def _read_metadata(self) -> None:
+        f, src = self._file, self.path
+        fmt = _attr_str(f, "format", src) if "format" in f.attrs else ""
+        if fmt != FORMAT_NAME:
+            raise DatasetError(f"{src} is not a neuroreduce dataset (format {fmt!r})")
+        version = f.attrs.get("schema_version")
+        if version is None or int(version) != SCHEMA_VERSION:
+            raise DatasetError(
+                f"{src} has dataset schema version {version}, this neuroreduce reads "
+                f"{SCHEMA_VERSION}; recreate the file or use a matching neuroreduce version"
+            )
+        keys = ("inputs", "outputs", "input_names", "output_names", "families", "split")
+        missing = [k for k in (*keys, "stimulus_params") if k not in f]
+        missing += [
+            k for k in ("dt_ms", "input_units", "output_units", "provenance") if k not in f.attrs
+        ]
+        if missing:
+            raise DatasetError(f"{src} lacks {', '.join(missing)}; recreate the file")
+        self._inputs, self._outputs = f["inputs"], f["outputs"]
+        if (
+            self._inputs.ndim != 3
+            or self._outputs.ndim != 3
+            or self._inputs.shape[:2] != self._outputs.shape[:2]
+        ):
+            raise DatasetError(
+                f"{src}: inputs {self._inputs.shape} and outputs {self._outputs.shape} are not "
+                "[trial, time, channel] arrays of the same trials and times; recreate it"
+            )
+        self.input_names = tuple(str(s) for s in f["input_names"].asstr()[()])
+        self.output_names = tuple(str(s) for s in f["output_names"].asstr()[()])
+        if (len(self.input_names), len(self.output_names)) != (
+            self._inputs.shape[2],
+            self._outputs.shape[2],
+        ):
+            raise DatasetError(f"{src}: channel names do not match the arrays; recreate it")
+        self.input_units = _attr_str(f, "input_units", src)
+        self.output_units = _attr_str(f, "output_units", src)
+        self.dt_ms = float(f.attrs["dt_ms"])
+        families = tuple(str(s) for s in f["families"].asstr()[()])
+        params = tuple(str(s) for s in f["stimulus_params"].asstr()[()])
+        provenance_text = _attr_str(f, "provenance", src)
+        if "metadata_hash" in f.attrs and _metadata_hash(
+            families, params, provenance_text
+        ) != _attr_str(f, "metadata_hash", src):
+            raise DatasetError(
+                f"{src} is corrupt: its metadata do not match the stored hash; recreate it"
+            )
+        self.families = families
+        self.provenance: dict[str, Any] = json.loads(provenance_text)
+        split = np.asarray(f["split"][()], dtype=np.int8)
+        assigned = bool(f.attrs.get("split_assigned", not (split == -1).all()))
+        if assigned and (split.shape != (self.n_trials,) or not np.isin(split, (0, 1, 2)).all()):
+            raise DatasetError(f"{src}: split must be {self.n_trials} values in 0, 1, 2")
+        self.split: np.ndarray | None = split if assigned else None
+        stored = f.attrs.get("content_hash")
+        self._hash = None if stored is None else _attr_str(f, "content_hash", src)
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def n_trials(self) -> int:
+        return int(self._inputs.shape[0])
+
+    @property
+    def n_time(self) -> int:
+        return int(self._inputs.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the inputs and outputs arrays in memory (bytes, float32, uncompressed)."""
+        per = self.n_time * (self._inputs.shape[2] + self._outputs.shape[2]) * 4
+        return self.n_trials * per
+
+    def indices(self, split: str) -> np.ndarray:
+        """Trial indices of split ``"train"``, ``"valid"`` or ``"test"``."""
+        if split not in SPLIT_NAMES:
+            raise DatasetError(f"unknown split {split!r}; use one of {', '.join(SPLIT_NAMES)}")
+        if self.split is None:
+            raise DatasetError(f"{self.path} has no split assignment; re-save it with a split")
+        return np.flatnonzero(self.split == SPLIT_NAMES.index(split))
+
+    def content_hash(self) -> str:
+        """The stored content hash (equal to ``load_dataset(path).content_hash()``).
+
+        Only if the file has none is it computed, reading the file chunk by chunk.
+        """
+        if self._hash is None:
+            self._hash = self._compute_hash()
+        return self._hash
+
+    def _compute_hash(self) -> str:
+        h = hashlib.sha256()
+        for arr in (self._inputs, self._outputs):
+            h.update(str(tuple(arr.shape)).encode())
+            for start in range(0, self.n_trials, _DEFAULT_CHUNK):
+                block = np.ascontiguousarray(arr[start : start + _DEFAULT_CHUNK], np.float32)
+                h.update(block.tobytes())
+        meta = {
+            "dt_ms": self.dt_ms,
+            "input_names": list(self.input_names),
+            "output_names": list(self.output_names),
+            "units": [self.input_units, self.output_units],
+            "split": None if self.split is None else self.split.tolist(),
+        }
+        h.update(json.dumps(meta, sort_keys=True).encode())
+        return h.hexdigest()
+
+    # ------------------------------------------------------------------ data
+    def read(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs and outputs of the trials ``indices`` (any order, repeats allowed).
+
+        Returns:
+            ``inputs [n, time, input]`` and ``outputs [n, time, output]``, float32, physical
+            units, in the order of ``indices``.
+
+        Raises:
+            DatasetError: if an index is out of range or the file cannot be read.
+        """
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_trials):
+            raise DatasetError(f"trial index out of range 0..{self.n_trials - 1} in {self.path}")
+        unique, inverse = np.unique(idx, return_inverse=True)
+        try:
+            x = self._inputs[unique] if unique.size else self._empty(self._inputs)
+            y = self._outputs[unique] if unique.size else self._empty(self._outputs)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"could not read {self.path} ({exc}); recreate it") from None
+        x = np.asarray(x, dtype=np.float32)
+        y = np.asarray(y, dtype=np.float32)
+        if np.array_equal(unique, idx):  # already sorted and distinct: no reordering copy
+            return x, y
+        return x[inverse], y[inverse]
+
+    @staticmethod
+    def _empty(arr: h5py.Dataset) -> np.ndarray:
+        return np.empty((0, *arr.shape[1:]), np.float32)
+
+    def iter_trials(
+        self, indices: Sequence[int] | np.ndarray, *, chunk: int = _DEFAULT_CHUNK
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield :meth:`read` of ``indices`` in consecutive pieces of ``chunk`` trials."""
+        idx = np.asarray(indices, dtype=np.int64)
+        for start in range(0, idx.size, chunk):
+            yield self.read(idx[start : start + chunk])
+
+    def moments(
+        self, indices: Sequence[int] | np.ndarray, *, chunk: int = _DEFAULT_CHUNK
+    ) -> tuple[Moments, Moments]:
+        """Per-channel moments of inputs and outputs over the trials ``indices`` (and time),
+        computed ``chunk`` trials at a time."""
+        n_in, n_out = self._inputs.shape[2], self._outputs.shape[2]
+        m_in = Moments(0, np.zeros(n_in), np.zeros(n_in))
+        m_out = Moments(0, np.zeros(n_out), np.zeros(n_out))
+        for x, y in self.iter_trials(indices, chunk=chunk):
+            m_in, m_out = m_in.merge(Moments.of(x)), m_out.merge(Moments.of(y))
+        return m_in, m_out
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._file.id.valid:
+            self._file.close()
+
+    def __enter__(self) -> StreamingDataset:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"StreamingDataset({str(self.path)!r}, {self.n_trials} trials x {self.n_time} "
+            f"samples, {len(self.input_names)} -> {len(self.output_names)})"
+        )
