@@ -85,7 +85,7 @@ def integrated_gradients(
     path.requires_grad_(True)
     targets = fn(path)  # [..., pts * batch, output]
     n_out = targets.shape[-1]
-    w = weights.to(x.dtype).view(n_pts, 1, 1, 1)
+    w = weights.to(x.dtype).view(n_pts, *([1] * x.ndim))
     out = torch.empty((*x.shape, n_out), dtype=x.dtype)
     for o in range(n_out):
         (grad,) = torch.autograd.grad(targets[..., o].sum(), path, retain_graph=o < n_out - 1)

@@ -331,7 +331,10 @@ def fidelity(analyses: dict[str, Any], resolved: dict[str, Any]) -> list[dict[st
     """Model size needed per c302 parameter set (datasets that differ in ``parameter_set``)."""
     tables = resolved.get("datasets", {}) or {}
     evs = analyses.get("error_vs_size", {}).get("datasets", {})
-    sets = {ds: (tables.get(ds) or {}).get("parameter_set") for ds in evs}
+    sets = {}
+    for ds in evs:
+        info = tables.get(ds) or {}
+        sets[ds] = (info.get("table") or info).get("parameter_set")
     if len({s for s in sets.values() if s}) < 2:
         return []
     parts = []
@@ -363,9 +366,11 @@ def speed_paragraph(analyses: dict[str, Any]) -> list[dict[str, Any]]:
         parts.append(f"{ds}: the {sim['simulator']} simulator takes "
                      f"{_g(sim['s_per_simulated_s'])} s per simulated second (mean of "
                      f"{sim['n_trials']} trial(s), {_g(sim['setup_s'])} s setup excluded); the "
-                     f"surrogates are {_g(min(s1))}-{_g(max(s1))}x faster at batch 1 and "
-                     f"{_g(min(sb))}-{_g(max(sb))}x faster per trial in a batch of "
-                     f"{rows[0]['n_trials']}." if rows else f"{ds}: no surrogate timed.")
+                     f"surrogates give a speed-up of {_g(min(s1))}-{_g(max(s1))}x at batch 1 and "
+                     f"{_g(min(sb))}-{_g(max(sb))}x per trial in a batch of "
+                     f"{rows[0]['n_trials']}"
+                     f"{' (below 1: the surrogate is slower)' if min(s1 + sb) < 1 else ''}."
+                     if rows else f"{ds}: no surrogate timed.")
     return [_para("speed", "Speed", " ".join(parts))]
 
 

@@ -1,0 +1,364 @@
+"""The HTML report of an experiment folder (or the index page of a suite folder).
+
+``make_experiment_report(exp_dir)`` writes ``<exp_dir>/report/index.html`` and
+``report/figures/*.png``: our results table next to the paper's, conclusions, loss curves and
+test sequences in the paper's layout, error vs size, out-of-distribution errors, attribution
+next to ablation, speed, wall time and provenance. It reads the runner's files and the
+analyses' JSON (``analysis/``); missing analyses are simply left out. For a suite folder
+(``suite.json``) it writes an index linking each member's report and a combined error-vs-size
+figure.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuroreduce.errors import CheckpointError
+from neuroreduce.experiments.expfiles import (
+    ANALYSIS_DIR,
+    CellSummary,
+    load_cell_data,
+    read_cells,
+    read_json,
+)
+from neuroreduce.reporting import experiment_figures as xf
+from neuroreduce.reporting.html import figure, key_values, table, write_page
+
+REPORT_DIR = "report"
+SUITE_JSON = "suite.json"
+MAX_SEQUENCE_MODELS = 6
+MAX_SEQUENCE_OUTPUTS = 4
+
+
+def _g(x: Any) -> str:
+    if x is None:
+        return "-"
+    x = float(x)
+    return "nan" if not np.isfinite(x) else f"{x:.3g}"
+
+
+def _pm(mean: Any, std: Any) -> str:
+    return f"{_g(mean)} ± {_g(std)}"
+
+
+def make_experiment_report(exp_dir: Path) -> Path:
+    """Write the report of an experiment folder (or a suite folder's index).
+
+    Returns:
+        Path of ``report/index.html``.
+
+    Raises:
+        CheckpointError: if the folder holds no experiment run.
+    """
+    exp_dir = Path(exp_dir)
+    if (exp_dir / SUITE_JSON).is_file():
+        return make_suite_report(exp_dir)
+    resolved = read_json(exp_dir / "resolved.json")
+    cells = read_cells(exp_dir)
+    if not cells:
+        raise CheckpointError(f"{exp_dir} has no finished cells; run the experiment first")
+    analyses = {p.stem: read_json(p) for p in sorted((exp_dir / ANALYSIS_DIR).glob("*.json"))}
+    run = read_json(exp_dir / "run.json", required=False) or {}
+    out = exp_dir / REPORT_DIR
+    figs = out / "figures"
+    title = resolved.get("title") or resolved.get("name", exp_dir.name)
+    sections: list[tuple[str, str]] = [("Experiment", _header(resolved, run))]
+    sections.append(("Results (mean ± std over seeds)", _results_table(cells)))
+    if "paper_comparison" in analyses:
+        sections.append(("Our results next to the paper's", _paper_html(
+            analyses["paper_comparison"])))
+    if "conclusions" in analyses:
+        sections.append(("Conclusions", _conclusions_html(analyses["conclusions"])))
+    sections.append(("Training (paper Figs 5, 7, 9 layout)", _loss_figure(cells, figs)))
+    sections.append(("Test sequences (paper Figs 6, 8, 10-12 layout)",
+                     _sequence_figures(exp_dir, cells, figs)))
+    if "error_vs_size" in analyses:
+        sections.append(("Error vs size", _size_html(analyses["error_vs_size"], figs)))
+    if "ood" in analyses:
+        sections.append(("Out-of-distribution stimuli", _ood_html(analyses["ood"])))
+    if "ablation" in analyses or "attribution" in analyses:
+        sections.append(("Input importance: attribution and ablation",
+                         _importance_html(analyses, figs)))
+    if "speed" in analyses:
+        sections.append(("Speed: what the surrogate saves", _speed_html(analyses["speed"])))
+    sections.append(("Wall time", _wall_html(run, cells, analyses.get("analysis"))))
+    sections.append(("Provenance", _provenance_html(resolved)))
+    return write_page(out / "index.html", title=f"neuroreduce experiment: {title}",
+                      sections=sections)
+
+
+# -------------------------------------------------------------------------------- sections
+def _header(resolved: dict[str, Any], run: dict[str, Any]) -> str:
+    items = {
+        "name": resolved.get("name"),
+        "description": resolved.get("description") or "",
+        "paper table": resolved.get("paper") or "none",
+        "seeds": ", ".join(map(str, resolved.get("seeds", []))),
+        "metrics": ", ".join(resolved.get("metrics", [])),
+        "training defaults": ", ".join(f"{k}={v}" for k, v in
+                                      (resolved.get("training") or {}).items()),
+        "extra test datasets": ", ".join((resolved.get("evaluate") or {}).get("extra", []))
+        or "none",
+        "experiment wall time (s)": _g(run.get("wall_s")),
+        "source": resolved.get("source"),
+    }
+    return key_values(items)
+
+
+def _results_table(cells: list[CellSummary]) -> str:
+    extras = sorted({n for c in cells for n in c.extra})
+    header = ["cell", "params (ours)", "params (paper/Keras)", "train RMSE", "valid RMSE",
+              "test RMSE", "test NRMSE"] + [f"{n} RMSE" for n in extras]
+    rows = []
+    for c in cells:
+        row = [c.key, c.n_parameters, c.keras_parameters]
+        for split, metric in (("train", "rmse"), ("valid", "rmse"), ("test", "rmse"),
+                              ("test", "nrmse")):
+            e = c.error(split, metric)
+            row.append(_pm(e.mean, e.std))
+        for n in extras:
+            e = c.extra.get(n, {}).get("rmse")
+            row.append(_pm(e.mean, e.std) if e else "-")
+        rows.append(row)
+    return ("<p>RMSE in the outputs' units (mV); NRMSE = RMSE / range of the true outputs of "
+            "the split (scale-free, comparable with the paper).</p>" + table(header, rows))
+
+
+def _paper_html(pc: dict[str, Any]) -> str:
+    parts = [f"<p>Paper Table {pc['number']} ({html.escape(pc['title'])}). "
+             f"{html.escape(pc['note'])}.</p>"]
+    for row in pc["rows"]:
+        header = ["column", "paper RMSE", f"paper RMSE / {pc['paper_output_range']}",
+                  "our NRMSE", "paper rank", "our rank", "paper / best", "ours / best",
+                  "params (paper)", "params (ours)"]
+        body = [[e["column"], _g(e["paper_rmse"]), _g(e["paper_nrmse"]),
+                 _pm(e["our_nrmse"], e["our_nrmse_std"]) if e["our_nrmse"] is not None else
+                 "not run", e.get("paper_rank", "-"), e.get("our_rank", "-"),
+                 _g(e.get("paper_ratio_to_best")), _g(e.get("our_ratio_to_best")),
+                 e["paper_parameters"], e["our_parameters"] or "-"] for e in row["entries"]]
+        rho = row.get("rank_correlation")
+        parts.append(f"<h3>{html.escape(row['row'])} ({row['split']} split)"
+                     f"{'' if rho is None else f', rank correlation {rho:.2f}'}</h3>")
+        parts.append(table(header, body))
+    parts.append(f"<p><b>Paper observed:</b> {html.escape(pc['observation'])}<br>"
+                 f"<b>Paper concluded:</b> {html.escape(pc['conclusion'])}</p>")
+    return "".join(parts)
+
+
+def _conclusions_html(con: dict[str, Any]) -> str:
+    marks = {True: "✔ holds", False: "✘ does not hold", None: ""}
+    items = []
+    for p in con.get("paragraphs", []):
+        mark = marks[p.get("holds")]
+        items.append(f"<p><b>{html.escape(p['title'])}</b>"
+                     f"{f' [{mark}]' if mark else ''}: {html.escape(p['text'])}</p>")
+    return "".join(items) or "<p>No conclusions could be drawn from these cells.</p>"
+
+
+def _loss_figure(cells: list[CellSummary], figs: Path) -> str:
+    from neuroreduce.reporting.report import read_history
+
+    groups: dict[str, list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for c in cells:
+        try:
+            epochs, train, valid = read_history(c.folder)
+        except CheckpointError:
+            continue
+        group = c.dataset if c.variant == "all" else f"{c.dataset} / {c.variant}"
+        groups.setdefault(group, []).append((c.label, epochs, train, valid))
+    if not groups:
+        return "<p>No training histories found.</p>"
+    panels = []
+    for group, series in groups.items():  # paper: at most 3 models per panel for Fig 5
+        chunk = 3 if len(series) > 6 else 6
+        for k in range(0, len(series), chunk):
+            suffix = f" ({k // chunk + 1})" if len(series) > chunk else ""
+            panels.append((f"{group}{suffix}", series[k: k + chunk]))
+    xf.plot_loss_panels(figs / "loss_curves.png", panels=panels[:6])
+    return figure("figures/loss_curves.png", "Training (solid) and validation (dashed) loss per "
+                  "epoch, mean over seeds; each seed's best-validation weights are kept.")
+
+
+def _sequence_figures(exp_dir: Path, cells: list[CellSummary], figs: Path) -> str:
+    from neuroreduce.training import load_run, predict
+
+    by_data: dict[tuple[str, str], list[CellSummary]] = {}
+    for c in cells:
+        by_data.setdefault((c.dataset, c.variant), []).append(c)
+    parts = []
+    for n, ((ds, variant), group) in enumerate(by_data.items()):
+        try:
+            data = load_cell_data(exp_dir, group[0])
+        except Exception as exc:  # noqa: BLE001 - a missing dataset must not stop the report
+            parts.append(f"<p>Test sequences of {html.escape(ds)} not drawn: "
+                         f"{html.escape(str(exc))}</p>")
+            continue
+        test = data.indices("test")[:2]
+        if test.size == 0:
+            continue
+        var = data.outputs[data.indices("test")].var(axis=(0, 1))
+        shown = np.sort(np.argsort(-var)[:MAX_SEQUENCE_OUTPUTS])
+        preds = []
+        for c in group[:MAX_SEQUENCE_MODELS]:
+            run = load_run(c.folder)
+            preds.append((f"{c.label} (seed {run.seeds[0]})",
+                          predict(run, load_cell_data(exp_dir, c).inputs[test])[0][..., shown]))
+        name = f"sequences_{n}.png"
+        xf.plot_sequence_grid(
+            figs / name, time_ms=np.arange(data.n_time) * data.dt_ms,
+            outputs_true=data.outputs[test][..., shown], predictions=preds,
+            output_names=[data.output_names[i] for i in shown],
+            trial_labels=[f"test #{i} ({data.families[i]})" for i in test],
+            units=data.output_units,
+            title=f"{ds}{'' if variant == 'all' else ' / ' + variant}: true vs predicted")
+        parts.append(figure(f"figures/{name}", f"{ds} ({variant} inputs): two test trials, true "
+                            "(red, blue) and predicted by one seed (green, black dashed); "
+                            f"outputs with the largest variance (at most {MAX_SEQUENCE_OUTPUTS})."))
+    return "".join(parts) or "<p>No test trials to show.</p>"
+
+
+def _size_html(evs: dict[str, Any], figs: Path, name: str = "error_vs_size.png") -> str:
+    series = {ds: r["points"] for ds, r in evs["datasets"].items() if r.get("points")}
+    if not series:
+        return "<p>No finished cells with all inputs.</p>"
+    xf.plot_error_vs_size(figs / name, series=series, marks=evs["datasets"],
+                          title="Test error vs model size (mean ± std over seeds; dots = seeds)")
+    rows = [[ds, r["best"], _g(r["best_mean"]), r["best_parameters"], r["smallest_within"],
+             _g(r["smallest_mean"]), r["smallest_parameters"]]
+            for ds, r in evs["datasets"].items() if r.get("best")]
+    return figure(f"figures/{name}", "Circle: best model; star: smallest model within "
+                  f"{100 * evs['tolerance']:.0f}% of the best (dotted line).") + table(
+        ["dataset", "best", "test NRMSE", "params", f"smallest within "
+         f"{100 * evs['tolerance']:.0f}%", "test NRMSE", "params"], rows)
+
+
+def _ood_html(ood: dict[str, Any]) -> str:
+    rows = [[r["cell"], r["extra"], _pm(r["test_rmse"], r["test_rmse_std"]),
+             _pm(r["ood_rmse"], r["ood_rmse_std"]), _g(r["ratio"])] for r in ood["rows"]]
+    return ("<p>In-distribution: the test split of the training dataset. Out-of-distribution: "
+            "every trial of a dataset from stimulus families never seen in training.</p>"
+            + table(["cell", "OOD dataset", "test RMSE", "OOD RMSE", "OOD / test"], rows))
+
+
+def _importance_html(analyses: dict[str, Any], figs: Path) -> str:
+    parts = []
+    attr = analyses.get("attribution", {}).get("cells", {})
+    if attr:
+        panels = [(f"{v['label']}", v["inputs"], v["outputs"], np.asarray(v["importance_mean"]))
+                  for v in attr.values()][:9]
+        xf.plot_heatmaps(figs / "attribution.png", panels=panels, colorbar_label="importance")
+        parts.append(figure("figures/attribution.png", "Integrated gradients (zero-current "
+                            "baseline): share of each input in each output's time-averaged "
+                            "response, mean over seeds and test trials; columns sum to 1."))
+    abl = analyses.get("ablation", {}).get("variants", {})
+    if abl:
+        names = list(abl)
+        outs = abl[names[0]]["outputs"]
+        mat = np.array([[abl[v]["mean_relative"].get(o, np.nan) for o in outs] for v in names])
+        rows = [f"{v} (no {'+'.join(abl[v]['removed'])})" for v in names]
+        xf.plot_heatmaps(figs / "ablation.png", panels=[("retrained without inputs", rows, outs,
+                                                          100 * mat)],
+                         value_format="{:+.0f}%", diverging=True,
+                         colorbar_label="test RMSE change (%)")
+        parts.append(figure("figures/ablation.png", "Experiment 4 style ablation: relative "
+                            "change of each output's test RMSE when the model is retrained "
+                            "without an input group (mean over model sizes)."))
+        body = [[cell["label"], o, _g(d["all"]), _g(d["variant"]), f"{100 * d['relative']:+.0f}%"]
+                for v in abl.values() for cell in v["cells"] for o, d in cell["per_output"].items()]
+        parts.append(table(["cell", "output", "test RMSE (all inputs)", "test RMSE (variant)",
+                            "change"], body))
+    return "".join(parts)
+
+
+def _speed_html(sp: dict[str, Any]) -> str:
+    sims = [[ds, s.get("simulator", "-"), _g(s.get("setup_s")), _g(s.get("mean_trial_s")),
+             _g(s.get("s_per_simulated_s")), s.get("n_trials", "-"), s.get("error", "")]
+            for ds, s in sp["simulators"].items()]
+    surs = [[r["cell"], _g(r["batch1_s"] * 1e3), _g(r["batch_all_s"] * 1e3), r["n_trials"],
+             _g(r.get("speedup_batch1")), _g(r.get("speedup_batch_all"))]
+            for r in sp["surrogates"]]
+    return (f"<p>{html.escape(sp['note'])}.</p>"
+            + table(["dataset", "simulator", "setup (s)", "s per trial", "s per simulated s",
+                     "trials", "error"], sims)
+            + table(["cell", "batch 1 (ms)", "batch of all test trials (ms)", "trials",
+                     "speed-up batch 1", "speed-up per trial, batched"], surs))
+
+
+def _wall_html(run: dict[str, Any], cells: list[CellSummary], meta: dict[str, Any] | None) -> str:
+    items = {"experiment wall time (s)": _g(run.get("wall_s")),
+             **{f"phase {k} (s)": _g(v) for k, v in (run.get("phases_s") or {}).items()},
+             "backend": run.get("backend"), "resumed": run.get("resumed"),
+             "started": run.get("started"), "finished": run.get("finished"),
+             "host": run.get("host")}
+    if meta:
+        items.update({f"analysis {k} (s)": _g(v) for k, v in meta.get("wall_s", {}).items()})
+    rows = [[c.key, _g(c.wall_s.get("train")), _g(c.wall_s.get("evaluate"))] for c in cells]
+    return key_values(items) + table(["cell", "training (s)", "evaluation (s)"], rows)
+
+
+def _provenance_html(resolved: dict[str, Any]) -> str:
+    items = {"git": resolved.get("git_hash"), "written": resolved.get("written"),
+             **{f"version {k}": v for k, v in (resolved.get("versions") or {}).items()},
+             **{f"host {k}": v for k, v in (resolved.get("host") or {}).items()}}
+    rows = []
+    for name, d in (resolved.get("datasets") or {}).items():
+        d = d if isinstance(d, dict) else {}
+        t = d.get("table", d)
+        rows.append([name, str(d.get("content_hash", "-"))[:16], d.get("n_trials", "-"),
+                     d.get("dt_ms", "-"), ", ".join(f"{k}={v}" for k, v in t.items()),
+                     d.get("file", "-")])
+    return key_values(items) + table(["dataset", "content hash", "trials", "dt (ms)", "spec",
+                                      "file"], rows)
+
+
+# ------------------------------------------------------------------------------------ suite
+def make_suite_report(suite_dir: Path) -> Path:
+    """Index page of a suite folder: one link per member report and a combined error-vs-size
+    figure over all members (member reports are written if missing)."""
+    suite_dir = Path(suite_dir)
+    suite = read_json(suite_dir / SUITE_JSON)
+    rows, series, marks = [], {}, {}
+    for m in suite.get("experiments", []):
+        member = suite_dir / m["folder"]
+        page = member / REPORT_DIR / "index.html"
+        if not page.is_file() and (member / "resolved.json").is_file():
+            try:
+                make_experiment_report(member)
+            except CheckpointError:
+                pass
+        run = read_json(member / "run.json", required=False) or {}
+        resolved = read_json(member / "resolved.json", required=False) or {}
+        link = (f'<a href="../{html.escape(m["folder"])}/{REPORT_DIR}/index.html">'
+                f'{html.escape(m["name"])}</a>') if page.is_file() else html.escape(m["name"])
+        rows.append([link, html.escape(resolved.get("title", "")), _g(run.get("wall_s")),
+                     html.escape(", ".join(m.get("failed", [])) or "none")])
+        evs = read_json(member / ANALYSIS_DIR / "error_vs_size.json", required=False) or {}
+        for ds, r in evs.get("datasets", {}).items():
+            if r.get("points"):
+                series[f"{m['name']}/{ds}"] = r["points"]
+                marks[f"{m['name']}/{ds}"] = r
+    out = suite_dir / REPORT_DIR
+    sections = [("Experiments", _raw_table(["experiment", "title", "wall time (s)", "failed"],
+                                           rows)),
+                ("Run", key_values({"suite": suite.get("suite"), "wall time (s)":
+                                    _g(suite.get("wall_s")), "started": suite.get("started"),
+                                    "finished": suite.get("finished")}))]
+    if series:
+        xf.plot_error_vs_size(out / "figures" / "error_vs_size.png", series=series, marks=marks,
+                              title="All experiments: test NRMSE vs parameters")
+        sections.append(("Error vs size, all experiments", figure(
+            "figures/error_vs_size.png", "Test NRMSE (scale-free) vs parameter count of every "
+            "model of every experiment; mean ± std over seeds, dots = seeds.")))
+    return write_page(out / "index.html", title=f"neuroreduce suite: {suite.get('suite', '')}",
+                      sections=sections)
+
+
+def _raw_table(header: list[str], rows: list[list[str]]) -> str:
+    """A table whose cells are already HTML (links)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
