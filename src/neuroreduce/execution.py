@@ -35,6 +35,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import socket
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -375,9 +376,12 @@ def ensure_ray(backend: Backend) -> Any:
         return ray
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                "configure_logging": False}
-    if backend.address is None:
+    if backend.address is None:  # a local instance: its workers import what this process can
         options["num_cpus"] = backend.workers
+        paths = [p for p in (*sys.path, os.environ.get("PYTHONPATH", "")) if p and os.path.isdir(p)]
+        options["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}
     else:
+        _check_reachable(backend.address)
         options["address"] = backend.address
     try:
         ray.init(**options)
@@ -392,6 +396,27 @@ def ensure_ray(backend: Backend) -> Any:
     return ray
 
 
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast (Ray itself retries for minutes) when ``host:port`` refuses connections."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rsplit("/", 1)[0]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(
+            f"Ray address {address!r} is not host:port; use e.g. ray://head:10001 (Ray client), "
+            "head:6379 (on a cluster node) or auto"
+        )
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot reach a Ray cluster at {address!r} ({exc.strerror or exc}); check --address "
+            "(e.g. ray://head:10001) or leave it out for a local Ray instance"
+        ) from exc
+
+
 def _run_ray(
     fn: Callable[[Any], Any],
     payloads: dict[str, Any],
@@ -400,7 +425,15 @@ def _run_ray(
     init_arg: Any,
 ) -> Iterator[TaskOutcome]:
     ray = ensure_ray(backend)
-    from ray.exceptions import RayError
+    from ray.exceptions import (
+        NodeDiedError,
+        OutOfMemoryError,
+        RayError,
+        RayTaskError,
+        WorkerCrashedError,
+    )
+
+    died = (NodeDiedError, OutOfMemoryError, WorkerCrashedError)
 
     remote = ray.remote(num_cpus=1, max_retries=backend.max_retries, retry_exceptions=False)(
         _ray_call
@@ -417,12 +450,15 @@ def _run_ray(
                 key = refs[ref]
                 try:
                     ok, value, error = ray.get(ref)
-                except RayError as exc:  # worker died beyond max_retries, or object lost
+                except died as exc:  # a worker died in each of 1 + max_retries attempts
                     yield TaskOutcome(
                         key=key, ok=False, attempts=backend.max_retries + 1,
                         error=f"worker died ({type(exc).__name__}) in each of "
                               f"{backend.max_retries + 1} attempt(s)",
                     )
+                except RayError as exc:  # e.g. fn or payload could not be loaded on the worker
+                    cause = exc.cause if isinstance(exc, RayTaskError) and exc.cause else exc
+                    yield TaskOutcome(key=key, ok=False, error=one_line(cause))
                 else:
                     yield TaskOutcome(key=key, ok=ok, value=value, error=error)
     finally:

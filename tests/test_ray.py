@@ -1,0 +1,88 @@
+"""Ray backend on a local Ray instance: same outcomes as the local process pool."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from neuroreduce.errors import ConfigError
+from neuroreduce.execution import Backend, run_tasks
+
+ray = pytest.importorskip("ray")
+
+_SETUP: list[int] = []
+
+
+def _square(x: int) -> int:
+    if x < 0:
+        raise ValueError(f"negative input {x}")
+    return x * x
+
+
+def _setup(arg: int) -> None:
+    _SETUP.append(arg)
+
+
+def _with_setup(x: int) -> tuple[int, list[int]]:
+    return x + 1, list(_SETUP)
+
+
+def _die_once(payload: tuple[str, str]) -> str:
+    folder, key = payload
+    marker = Path(folder) / key
+    if not marker.exists():
+        marker.write_text("died once")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return f"{key} done"
+
+
+def test_an_unreachable_cluster_is_a_one_line_error() -> None:
+    # before the session's Ray fixture starts (ensure_ray reuses an initialised Ray)
+    if ray.is_initialized():
+        pytest.skip("Ray is already initialised in this session")
+    with pytest.raises(ConfigError, match="cannot reach a Ray cluster at 'ray://127.0.0.1:1'"):
+        list(run_tasks(_square, {"a": 1}, Backend(kind="ray", address="ray://127.0.0.1:1"),
+                       progress=False))
+    with pytest.raises(ConfigError, match="is not host:port"):
+        list(run_tasks(_square, {"a": 1}, Backend(kind="ray", address="ray://head"),
+                       progress=False))
+
+
+
+@pytest.fixture(scope="session")
+def ray_backend() -> Iterator[Backend]:
+    """One local Ray instance (2 CPUs) for the whole session, shut down at the end."""
+    backend = Backend(kind="ray", workers=2)
+    from neuroreduce.execution import ensure_ray
+
+    ensure_ray(backend)
+    yield backend
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_gives_the_same_outcomes_as_local(ray_backend: Backend) -> None:
+    tasks = {f"t{i}": i - 1 for i in range(5)}
+    local = {o.key: (o.ok, o.value, o.error) for o in
+             run_tasks(_square, tasks, Backend(workers=2), progress=False)}
+    remote = {o.key: (o.ok, o.value, o.error) for o in
+              run_tasks(_square, tasks, ray_backend, progress=True, description="ray")}
+    assert remote == local
+    assert remote["t0"] == (False, None, "ValueError: negative input -1")
+
+
+@pytest.mark.slow
+def test_ray_runs_the_initializer_and_retries_killed_workers(
+    ray_backend: Backend, tmp_path: Path
+) -> None:
+    got = {o.key: o for o in run_tasks(_with_setup, {"a": 1, "b": 2}, ray_backend,
+                                       progress=False, initializer=_setup, init_arg=5)}
+    assert {k: o.value for k, o in got.items()} == {"a": (2, [5]), "b": (3, [5])}
+    tasks = {k: (str(tmp_path), k) for k in ("x", "y")}
+    got = {o.key: o for o in run_tasks(_die_once, tasks, ray_backend, progress=False)}
+    assert {k: (o.ok, o.value) for k, o in got.items()} == {
+        "x": (True, "x done"), "y": (True, "y done")}
