@@ -41,13 +41,16 @@ def plot_loss_panels(
     n = max(len(panels), 1)
     fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 3.8), squeeze=False)
     for ax, (title, series) in zip(axes[0], panels, strict=False):
+        values: list[float] = []
         for k, (label, epochs, train, valid) in enumerate(series):
+            values += [float(np.nanmin(train)), float(np.nanmax(train)),
+                       float(np.nanmin(valid)), float(np.nanmax(valid))]
             color = f"C{k % 10}"
             ax.plot(epochs, np.nanmean(train, axis=0), color=color, lw=1.3,
                     label=f"{label} train")
             ax.plot(epochs, np.nanmean(valid, axis=0), color=color, lw=1.3, ls="--",
                     label=f"{label} valid")
-        ax.set_yscale("log")
+        _log_if_wide(ax.yaxis, ax.set_yscale, values)
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"{loss_name} (normalised outputs, seed mean)")
         ax.set_title(title, fontsize=10)

@@ -1,0 +1,309 @@
+"""Experiment analyses: paper tables, integrated gradients, error vs size, conclusions, report."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neuroreduce.errors import ConfigError
+from neuroreduce.experiments import paper
+from neuroreduce.experiments.analysis import AnalysisSpec, error_vs_size, run_analyses
+from neuroreduce.experiments.attribution import (
+    importance_matrix,
+    integrated_gradients,
+    time_mean_target,
+)
+from neuroreduce.experiments.conclusions import conclusions, exp1, exp3, exp4
+from neuroreduce.experiments.expfiles import CellSummary, Stat
+from neuroreduce.models.rnn import RecurrentSurrogate
+
+EXPECTED_SHAPES = {"table1": (6, 3), "table2": (6, 3), "table3": (4, 3), "table4": (6, 2),
+                   "table5": (6, 1)}
+
+
+# ----------------------------------------------------------------------------- paper tables
+def test_paper_tables_complete_and_positive() -> None:
+    assert paper.list_paper_tables() == sorted(EXPECTED_SHAPES)
+    for key, (n_cols, n_rows) in EXPECTED_SHAPES.items():
+        t = paper.get_paper_table(key)
+        assert (len(t.columns), len(t.rows)) == (n_cols, n_rows), key
+        assert t.number == t.experiment == int(key[-1])
+        for row in t.rows:
+            assert len(row.values) == n_cols
+            assert all(v > 0 and math.isfinite(v) for v in row.values)
+        assert t.conclusion and t.observation
+        assert len(t.entries()) == n_cols * n_rows
+
+
+def test_paper_values_and_parameter_counts_as_printed() -> None:
+    t1 = paper.get_paper_table("table1")
+    assert t1.value("RNN-16", "Test") == pytest.approx(1.34e-1)
+    assert t1.value("GRU-32", "Validation") == pytest.approx(3.50e-2)
+    for col in t1.columns:  # the counts stated in the text equal the Keras formula
+        assert col.parameters == col.stated_parameters
+    assert paper.get_paper_table("table2").value("16 Units", "Test") == pytest.approx(9.36e-3)
+    assert paper.get_paper_table("table3").value("Dataset 2-8", "Training") == pytest.approx(
+        8.17e-3)
+    assert paper.get_paper_table("table4").value("GRU-32", "No-AVB") == pytest.approx(6.57e-2)
+    assert paper.get_paper_table("table5").value("GRU-16", "Avg RMSE") == pytest.approx(2.37e-2)
+    assert {c.dt_ms for c in paper.get_paper_table("table3").columns} == {0.5, 0.1}
+    assert all(c.n_outputs == 28 for c in paper.get_paper_table("table5").columns)
+    with pytest.raises(ConfigError, match="table1"):
+        paper.get_paper_table("table9")
+
+
+# --------------------------------------------------------------------- integrated gradients
+def test_integrated_gradients_completeness() -> None:
+    model = RecurrentSurrogate("gru", 3, 2, 5).double()
+    x = torch.randn(4, 60, 3, dtype=torch.float64)
+    base = torch.full((1, 1, 3), -0.3, dtype=torch.float64)
+
+    def fn(p: torch.Tensor) -> torch.Tensor:
+        return time_mean_target(model(p))
+
+    attr = integrated_gradients(fn, x, base, steps=32)
+    assert attr.shape == (4, 60, 3, 2)
+    gap = fn(x) - fn(base.expand_as(x))
+    assert torch.allclose(attr.sum(dim=(1, 2)), gap, rtol=1e-3, atol=1e-5)
+    coarse = integrated_gradients(fn, x, base, steps=2, rule="riemann")
+    assert (coarse.sum(dim=(1, 2)) - gap).abs().max() > (attr.sum(dim=(1, 2)) - gap).abs().max()
+
+
+def test_integrated_gradients_ignore_unused_inputs() -> None:
+    model = RecurrentSurrogate("lstm", 4, 3, 6)
+    with torch.no_grad():
+        model.rnn.weight_ih_l0[:, 1:] = 0.0  # the output depends on input 0 only
+    x = torch.rand(3, 40, 4) + 0.5
+    attr = integrated_gradients(lambda p: time_mean_target(model(p)), x, torch.zeros(1, 1, 4),
+                                steps=8)
+    imp = importance_matrix(attr.abs().mean(dim=1).numpy())  # [input, output]
+    assert imp.shape == (4, 3)
+    np.testing.assert_allclose(imp[0], 1.0, atol=1e-6)
+    np.testing.assert_allclose(imp[1:], 0.0, atol=1e-6)
+
+
+def test_integrated_gradients_bad_steps() -> None:
+    with pytest.raises(ConfigError, match="steps"):
+        integrated_gradients(lambda p: p.mean(dim=1), torch.zeros(1, 3, 2), torch.zeros(1, 1, 2),
+                             steps=0)
+
+
+# ------------------------------------------------------------------------------ spec, size
+def test_analysis_spec_from_dict() -> None:
+    spec = AnalysisSpec.from_dict({"attribution": True, "speed_trials": 2})
+    assert spec.attribution and spec.speed_trials == 2 and spec.size_tolerance == 0.10
+    with pytest.raises(ConfigError, match="allowed: attribution, attribution_steps"):
+        AnalysisSpec.from_dict({"atribution": True})
+    with pytest.raises(ConfigError, match="speed_trials"):
+        AnalysisSpec.from_dict({"speed_trials": 0})
+    with pytest.raises(ConfigError, match="true or false"):
+        AnalysisSpec.from_dict({"speed": "yes"})
+
+
+def test_error_vs_size_selection() -> None:
+    pts = [{"key": k, "n_parameters": n, "mean": m, "std": 0.0} for k, n, m in
+           [("g2", 50, 0.060), ("g4", 140, 0.0105), ("g8", 350, 0.0101), ("g16", 1100, 0.0100),
+            ("g64", 14000, 0.0168), ("nan", 10, float("nan"))]]
+    r = error_vs_size(pts, tolerance=0.10)
+    assert r["best"] == "g16" and r["smallest_within"] == "g4"
+    assert r["threshold"] == pytest.approx(0.011)
+    assert r["size_ratio"] == pytest.approx(140 / 1100)
+    assert [p["key"] for p in r["points"]] == ["g2", "g4", "g8", "g16", "g64"]
+    assert error_vs_size(pts, tolerance=0.0)["smallest_within"] == "g16"
+    assert error_vs_size(pts, tolerance=0.02)["smallest_within"] == "g8"
+
+
+# ------------------------------------------------------------------------------ conclusions
+def _cell(model: str, hidden: int, test: float, *, variant: str = "all", dt: float = 0.5,
+          dataset: str = "fcm", per_output: dict[str, float] | None = None,
+          inputs: tuple[str, ...] = ("PLML", "PLMR", "AVBL", "AVBR")) -> CellSummary:
+    outs = ("DB1", "LUAL", "PVR", "VB1")
+    per = per_output or dict.fromkeys(outs, test)
+    key = f"{dataset}/{model}-{hidden}" + ("" if variant == "all" else f"/{variant}")
+    return CellSummary(
+        key=key, folder=Path("."), dataset=dataset, model=model, hidden=hidden, variant=variant,
+        inputs=inputs, outputs=outs, n_parameters=hidden * 40, dt_ms=dt,
+        splits={"test": {"rmse": Stat(test, 0.05 * test), "nrmse": Stat(test, 0.05 * test)}},
+        per_output={"test": {o: {"rmse": Stat(v, 0.0), "nrmse": Stat(v, 0.0)}
+                             for o, v in per.items()}})
+
+
+def test_exp1_conclusion_follows_the_data() -> None:
+    worse = [_cell("rnn", 16, 0.13), _cell("gru", 8, 0.010), _cell("lstm", 8, 0.015)]
+    better = [_cell("rnn", 16, 0.009), _cell("gru", 8, 0.010), _cell("lstm", 8, 0.015)]
+    (a,), (b,) = exp1(worse), exp1(better)
+    assert a["holds"] is True and "holds" in a["text"] and "13x" in a["text"]
+    assert b["holds"] is False and "does NOT hold" in b["text"]
+    assert a["text"] != b["text"]
+
+
+def test_exp3_conclusion_follows_the_data() -> None:
+    same = [_cell("gru", 4, 0.0117), _cell("gru", 4, 0.0121, dt=0.1, dataset="fine")]
+    differ = [_cell("gru", 4, 0.0117), _cell("gru", 4, 0.030, dt=0.1, dataset="fine")]
+    (a,), (b,) = exp3(same, tolerance=0.1), exp3(differ, tolerance=0.1)
+    assert a["holds"] is True and "+3%" in a["text"]
+    assert b["holds"] is False and "+156%" in b["text"]
+
+
+def _ablation_cells(hurt_without_avb: tuple[str, str]) -> list[CellSummary]:
+    base = dict.fromkeys(("DB1", "LUAL", "PVR", "VB1"), 1.0)
+    no_avb = {o: (3.0 if o in hurt_without_avb else 1.1) for o in base}
+    no_plm = {o: (1.1 if o in hurt_without_avb else 3.0) for o in base}
+    return [_cell("gru", 8, 1.0, per_output=base),
+            _cell("gru", 8, 2.0, variant="no_avb", per_output=no_avb, inputs=("PLML", "PLMR")),
+            _cell("gru", 8, 2.0, variant="no_plm", per_output=no_plm, inputs=("AVBL", "AVBR"))]
+
+
+def test_exp4_conclusion_follows_the_data() -> None:
+    from neuroreduce.experiments.analysis import ablation
+
+    texts = []
+    for hurt, expected in ((("LUAL", "PVR"), True), (("DB1", "VB1"), False)):
+        cells = _ablation_cells(hurt)
+        (para,) = exp4(cells, {"ablation": ablation(cells)})
+        assert para["holds"] is expected, para["text"]
+        assert "Without AVBL, AVBR (no_avb)" in para["text"]
+        texts.append(para["text"])
+    assert "stated conclusion \"AVB drives LUAL/PVR\": holds by ablation" in texts[0]
+    assert "stated conclusion \"AVB drives LUAL/PVR\": does NOT hold by ablation" in texts[1]
+
+
+def test_conclusions_pick_paragraphs_from_the_paper_key() -> None:
+    cells = [_cell("rnn", 16, 0.13), _cell("gru", 8, 0.010)]
+    kinds = [p["kind"] for p in conclusions(cells, {}, resolved={"paper": "table1"})]
+    assert kinds[0] == "ranking" and "exp1" in kinds and "exp4" not in kinds
+
+
+# ------------------------------------------------------------------- end to end on the toy
+TOY_TOML = """
+[experiment]
+name = "toyabl"
+seeds = 2
+paper = "table2"
+
+[datasets.toy]
+scenario = "toy"
+stimuli = 12
+dt_out_ms = 1.0
+seed = 0
+
+[datasets.toy_ood]
+scenario = "toy"
+stimuli = 4
+dt_out_ms = 1.0
+seed = 1
+families = ["{ood}"]
+role = "test"
+
+[training]
+epochs = 2
+batch_size = 4
+learning_rate = 0.01
+
+[[grid]]
+datasets = ["toy"]
+models = ["gru"]
+hidden = [2, 4]
+inputs = {{ all = "all", no_in01 = ["in2", "in3"] }}
+
+[evaluate]
+extra = ["toy_ood"]
+
+[analysis]
+attribution = true
+attribution_steps = 4
+attribution_trials = 2
+speed_trials = 2
+speed_repeats = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def toy_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A suite folder holding one finished toy experiment (runner + analyses + report)."""
+    from neuroreduce._io import write_json_atomic
+    from neuroreduce.experiments.runner import run_experiment
+    from neuroreduce.stimuli import ood_families
+
+    root = tmp_path_factory.mktemp("suite")
+    src = root / "toyabl.toml"
+    src.write_text(TOY_TOML.format(ood=ood_families()[0]))
+    torch.manual_seed(0)
+    run_experiment(src, root / "toyabl", progress=False)
+    write_json_atomic(root / "suite.json", {"suite": "s", "experiments": [
+        {"name": "toyabl", "folder": "toyabl", "failed": []}], "wall_s": 1.0})
+    return root
+
+
+@pytest.mark.slow
+def test_analyses_and_report_from_a_toy_experiment(toy_suite: Path) -> None:
+    exp = toy_suite / "toyabl"
+    names = {p.name for p in (exp / "analysis").glob("*.json")}
+    assert {"error_vs_size.json", "paper_comparison.json", "ablation.json", "ood.json",
+            "attribution.json", "speed.json", "conclusions.json", "analysis.json"} <= names
+    attr = json.loads((exp / "analysis" / "attribution.json").read_text())
+    full = attr["cells"]["toy/gru-4"]
+    np.testing.assert_allclose(np.sum(full["importance_mean"], axis=0), 1.0, atol=1e-9)
+    assert len(attr["cells"]["toy/gru-4/no_in01"]["inputs"]) == 2
+    abl = json.loads((exp / "analysis" / "ablation.json").read_text())["variants"]["no_in01"]
+    assert abl["removed"] == ["in0", "in1"] and len(abl["cells"]) == 2
+    pc = json.loads((exp / "analysis" / "paper_comparison.json").read_text())
+    matched = {e["column"]: e["cell"] for r in pc["rows"] for e in r["entries"] if e["cell"]}
+    assert matched == {"2 Units": "toy/gru-2", "4 Units": "toy/gru-4"}
+    ood = json.loads((exp / "analysis" / "ood.json").read_text())["rows"]
+    assert len(ood) == 4 and all(r["ratio"] > 0 for r in ood)
+    speed = json.loads((exp / "analysis" / "speed.json").read_text())
+    assert speed["simulators"]["toy"]["n_trials"] == 2
+    assert all(r["batch1_s"] > 0 and r["speedup_batch1"] > 0 for r in speed["surrogates"])
+    page = (exp / "report" / "index.html").read_text()
+    for heading in ("Our results next to the paper", "Conclusions", "Error vs size",
+                    "Out-of-distribution", "attribution and ablation", "Speed", "Provenance",
+                    "Wall time"):
+        assert heading in page
+    figs = {p.name for p in (exp / "report" / "figures").glob("*.png")}
+    assert {"loss_curves.png", "error_vs_size.png", "attribution.png", "ablation.png",
+            "sequences_0.png"} <= figs
+
+
+@pytest.mark.slow
+def test_suite_index_links_members(toy_suite: Path) -> None:
+    from neuroreduce.experiments.report import make_experiment_report
+
+    page = make_experiment_report(toy_suite)
+    text = page.read_text()
+    assert '<a href="../toyabl/report/index.html">toyabl</a>' in text
+    assert (toy_suite / "report" / "figures" / "error_vs_size.png").is_file()
+
+
+@pytest.mark.slow
+def test_run_analyses_needs_finished_cells(tmp_path: Path) -> None:
+    from neuroreduce.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="no finished cells"):
+        run_analyses(tmp_path, AnalysisSpec(), progress=False)
+
+
+def test_simulator_of_dataset_from_provenance() -> None:
+    from neuroreduce.datasets.dataset import Dataset
+    from neuroreduce.experiments.speed import simulator_of_dataset
+
+    def ds(prov: dict) -> Dataset:
+        return Dataset(inputs=np.zeros((1, 3, 4)), outputs=np.zeros((1, 3, 4)), dt_ms=0.5,
+                       input_names=("a", "b", "c", "d"), output_names=("w", "x", "y", "z"),
+                       provenance=prov)
+
+    name, opts = simulator_of_dataset(ds({"scenario": "fcm", "simulator.simulator": "celegans",
+                                          "simulator.parameter_set": "C1",
+                                          "simulator.dt_ms": 0.05, "simulator.ablated": [],
+                                          "simulator.cache_dir": "/x"}))
+    assert name == "celegans"
+    assert opts == {"scenario": "fcm", "parameter_set": "C1", "dt_ms": 0.05, "ablated": ()}
+    name, opts = simulator_of_dataset(ds({"scenario": "toy"}))
+    assert name == "toy" and opts["n_inputs"] == 4
+    with pytest.raises(ConfigError, match="speed = false"):
+        simulator_of_dataset(ds({"importer": "dat"}))
