@@ -250,7 +250,8 @@ def _importance_html(analyses: dict[str, Any], figs: Path) -> str:
     if attr:
         panels = [(f"{v['label']}", v["inputs"], v["outputs"], np.asarray(v["importance_mean"]))
                   for v in attr.values()][:9]
-        xf.plot_heatmaps(figs / "attribution.png", panels=panels, colorbar_label="importance")
+        xf.plot_heatmaps(figs / "attribution.png", panels=panels, colorbar_label="importance",
+                         limits=(0.0, 1.0))
         parts.append(figure("figures/attribution.png", "Integrated gradients (zero-current "
                             "baseline): share of each input in each output's time-averaged "
                             "response, mean over seeds and test trials; columns sum to 1."))

@@ -174,6 +174,7 @@ def plot_heatmaps(
     cmap: str = "viridis",
     colorbar_label: str = "",
     diverging: bool = False,
+    limits: tuple[float, float] | None = None,
 ) -> Path:
     """One annotated heatmap per panel: rows and columns named.
 
@@ -181,6 +182,7 @@ def plot_heatmaps(
         panels: ``[(title, row names, column names, values [row, column]), ...]``.
         value_format: Format of the annotation in each square.
         diverging: Center the colour scale on zero (for signed changes).
+        limits: Fixed colour range ``(min, max)`` shared by all panels (default: per panel).
     """
     n = max(len(panels), 1)
     ncols = min(n, 3)
@@ -194,12 +196,14 @@ def plot_heatmaps(
             lim = float(np.nanmax(np.abs(v))) if np.isfinite(v).any() else 1.0
             im = ax.imshow(v, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
         else:
-            im = ax.imshow(v, cmap=cmap, aspect="auto")
+            lo, hi = limits if limits is not None else (None, None)
+            im = ax.imshow(v, cmap=cmap, aspect="auto", vmin=lo, vmax=hi)
         ax.set_xticks(range(len(cols)), list(cols), fontsize=7, rotation=45, ha="right")
         ax.set_yticks(range(len(rows)), list(rows), fontsize=7)
         ax.set_title(title, fontsize=9)
         if v.size <= 64:
-            mid = np.nanmean(v) if np.isfinite(v).any() else 0.0
+            mid = (sum(limits) / 2 if limits is not None
+                   else np.nanmean(v) if np.isfinite(v).any() else 0.0)
             for (i, j), val in np.ndenumerate(v):
                 dark = (abs(val) > abs(mid)) if diverging else val < mid
                 ax.text(j, i, value_format.format(val), ha="center", va="center", fontsize=7,
