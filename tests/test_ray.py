@@ -7,6 +7,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from neuroreduce.errors import ConfigError
@@ -86,3 +87,18 @@ def test_ray_runs_the_initializer_and_retries_killed_workers(
     got = {o.key: o for o in run_tasks(_die_once, tasks, ray_backend, progress=False)}
     assert {k: (o.ok, o.value) for k, o in got.items()} == {
         "x": (True, "x done"), "y": (True, "y done")}
+
+
+@pytest.mark.slow
+def test_ray_simulation_equals_a_serial_run(ray_backend: Backend) -> None:
+    from test_parallel import SHORT, _currents
+
+    from neuroreduce.simulators.celegans import CelegansConfig
+    from neuroreduce.simulators.parallel import simulate_many
+
+    config = CelegansConfig(scenario=SHORT)
+    cur = _currents(3)
+    remote = simulate_many(config, cur, dt_out_ms=0.5, backend=ray_backend, progress=False)
+    serial = simulate_many(config, cur, dt_out_ms=0.5, workers=0, progress=False)
+    np.testing.assert_array_equal(remote, serial)
+    assert np.abs(serial - serial[:, :1]).max() > 1.0

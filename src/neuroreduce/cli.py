@@ -34,14 +34,17 @@ def simulate(
     reader: Annotated[str, typer.Option(help="Connectome reader.")] = "default",
     dt: Annotated[float, typer.Option(help="NEURON integration step (ms).")] = 0.05,
     ablate: Annotated[list[str] | None, typer.Option(help="Neuron to ablate (repeatable).")] = None,
-    workers: Annotated[int, typer.Option(help="Parallel simulation processes.")] = 1,
+    workers: Annotated[int, typer.Option(help="Parallel simulation processes (CPUs of a local Ray instance).")] = 1,
+    backend: Annotated[str, typer.Option(help="Where trials run: local (worker processes) or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster to join (e.g. ray://head:10001, auto); default: a local Ray instance.")] = None,
 ) -> None:
     """Simulate a scenario under a diverse, seeded stimulus set and write a dataset file."""
     from neuroreduce.pipeline import SimulationSettings
     from neuroreduce.pipeline import simulate as run
 
     settings = SimulationSettings(parameter_set=parameter_set, reader=reader, dt_ms=dt,
-                                  ablated=tuple(ablate or ()), workers=workers)
+                                  ablated=tuple(ablate or ()), workers=workers,
+                                  backend=backend, address=address)
     ds = run(scenario, n_stimuli=stimuli, dt_out_ms=dt_out, seed=seed, settings=settings,
              out=output, progress=True)
     out.print(f"wrote {output}: {ds.n_trials} trials x {ds.n_time} samples (dt {ds.dt_ms} ms), "

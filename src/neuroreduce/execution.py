@@ -315,7 +315,7 @@ def _run_pool(
             if not busy:
                 continue
             ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
-            for index, worker in enumerate(workers):
+            for worker in workers:
                 if worker.key is None:
                     continue
                 key = worker.key
@@ -343,7 +343,7 @@ def _run_pool(
                             key=key, ok=False, attempts=started[key],
                             error=f"worker died ({cause}) in each of {started[key]} attempt(s)",
                         )
-                    workers[index] = _Worker(context, initializer, init_arg)
+                    # replaced by the loop above when there is work left for it
     finally:
         for worker in workers:
             with contextlib.suppress(Exception):

@@ -29,7 +29,10 @@ class SimulationSettings:
         reader: Connectome reader name.
         dt_ms: Integration time step (ms).
         ablated: Neurons whose connections are removed.
-        workers: Worker processes (one network each).
+        workers: Worker processes (one network each); CPUs of a local Ray instance.
+        backend: ``"local"`` (worker processes on this machine) or ``"ray"``.
+        address: Ray only: an existing cluster (``"auto"``, ``"ray://head:10001"``); ``None``
+            starts a local Ray instance.
     """
 
     parameter_set: str | None = None
@@ -37,12 +40,21 @@ class SimulationSettings:
     dt_ms: float = 0.05
     ablated: tuple[str, ...] = ()
     workers: int = 1
+    backend: str = "local"
+    address: str | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ConfigError(f"workers must be >= 1, got {self.workers}")
         if not self.dt_ms > 0:
             raise ConfigError(f"integration dt_ms must be > 0, got {self.dt_ms}")
+        self.execution_backend()  # checks kind/address
+
+    def execution_backend(self) -> Any:
+        """The :class:`neuroreduce.execution.Backend` these settings describe."""
+        from neuroreduce.execution import Backend
+
+        return Backend(kind=self.backend, workers=self.workers, address=self.address)
 
 
 def run_simulator(
@@ -66,7 +78,7 @@ def run_simulator(
         )
         return toy.run(currents, dt_out_ms=dt_out_ms), dict(toy.provenance())
     if scenario.simulator == "celegans":
-        from neuroreduce.simulators.celegans import CelegansConfig
+        from neuroreduce.simulators.celegans import CelegansConfig, CelegansSimulator
         from neuroreduce.simulators.parallel import simulate_many
 
         options: dict[str, Any] = {
@@ -78,12 +90,12 @@ def run_simulator(
         if settings.parameter_set is not None:
             options["parameter_set"] = settings.parameter_set
         config = CelegansConfig(**options)
+        # builds or finds the cached network (no NEURON in this process) and checks the names
+        prov = dict(CelegansSimulator(config).provenance())
         outputs = simulate_many(
-            config, currents, dt_out_ms=dt_out_ms, workers=settings.workers, progress=progress
+            config, currents, dt_out_ms=dt_out_ms, backend=settings.execution_backend(),
+            progress=progress,
         )
-        from dataclasses import asdict
-
-        prov = {"simulator": "celegans", **asdict(config)}
         return outputs, prov
     raise ConfigError(f"scenario {scenario.name!r} names unknown simulator {scenario.simulator!r}")
 
@@ -107,7 +119,7 @@ def simulate(
         dt_out_ms: Sampling interval of inputs and outputs (ms); 0.5 gives 1001 samples per
             500 ms trial.
         seed: Seeds stimuli and the train/valid/test split.
-        settings: Simulator settings (parameter set, reader, dt, ablation, workers).
+        settings: Simulator settings (parameter set, reader, dt, ablation, workers, backend).
         split_fractions: Train/valid/test fractions, stratified by stimulus family.
         out: If given, the dataset is written there (HDF5, atomically).
 
