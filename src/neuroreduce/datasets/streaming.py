@@ -234,19 +234,33 @@ class StreamingDataset:
             raise DatasetError(f"trial index out of range 0..{self.n_trials - 1} in {self.path}")
         unique, inverse = np.unique(idx, return_inverse=True)
         try:
-            x = self._inputs[unique] if unique.size else self._empty(self._inputs)
-            y = self._outputs[unique] if unique.size else self._empty(self._outputs)
+            x = self._read_rows(self._inputs, unique)
+            y = self._read_rows(self._outputs, unique)
         except (OSError, ValueError) as exc:
             raise DatasetError(f"could not read {self.path} ({exc}); recreate it") from None
-        x = np.asarray(x, dtype=np.float32)
-        y = np.asarray(y, dtype=np.float32)
         if np.array_equal(unique, idx):  # already sorted and distinct: no reordering copy
             return x, y
         return x[inverse], y[inverse]
 
     @staticmethod
-    def _empty(arr: h5py.Dataset) -> np.ndarray:
-        return np.empty((0, *arr.shape[1:]), np.float32)
+    def _read_rows(dset: h5py.Dataset, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` (sorted, distinct) of ``dset``, read as contiguous slices.
+
+        h5py's fancy indexing by a list of rows is ~50x slower than slicing here (0.5 s vs
+        0.01 s for 32 trials of 0.5 MB), so runs of consecutive rows are read as slices.
+        """
+        out = np.empty((rows.size, *dset.shape[1:]), np.float32)
+        if rows.size == 0:
+            return out
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        for first, last in zip(
+            np.concatenate(([0], breaks)), np.concatenate((breaks, [rows.size])), strict=True
+        ):
+            lo = int(rows[first])
+            dset.read_direct(
+                out, source_sel=np.s_[lo : lo + (last - first)], dest_sel=np.s_[first:last]
+            )
+        return out
 
     def iter_trials(
         self, indices: Sequence[int] | np.ndarray, *, chunk: int = _DEFAULT_CHUNK

@@ -29,6 +29,10 @@ from neuroreduce.training.normalization import _CONSTANT_REL, Normalization
 #: Splits the trainer uses.
 SPLITS: tuple[str, ...] = ("train", "valid")
 
+#: Streaming reads a split in pieces of at most this many bytes of float32 trials (and at most
+#: the trainer's piece size), which bounds the memory of the per-epoch losses on wide data.
+PIECE_BYTES = 8 * 2**20
+
 
 class TrainingData(Protocol):
     """What the trainer needs from its data (see the module docstring)."""
@@ -91,6 +95,7 @@ class StreamingData:
         self._norm = normalization
         self._idx = _split_indices(source)
         self._n_out = len(source.output_names)
+        self._trial_bytes = source.n_time * (len(source.input_names) + self._n_out) * 4
 
     @property
     def n_train(self) -> int:
@@ -112,7 +117,9 @@ class StreamingData:
         return x.view(*pos.shape, *x.shape[1:]), y.view(*pos.shape, *y.shape[1:])
 
     def chunks(self, split: str, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Pieces of ``size`` trials, fewer where a piece would exceed :data:`PIECE_BYTES`."""
         idx = self._idx[split]
+        size = max(1, min(size, PIECE_BYTES // self._trial_bytes))
         for start in range(0, idx.size, size):
             yield self._tensors(idx[start : start + size])
 
