@@ -307,3 +307,20 @@ def test_simulator_of_dataset_from_provenance() -> None:
     assert name == "toy" and opts["n_inputs"] == 4
     with pytest.raises(ConfigError, match="speed = false"):
         simulator_of_dataset(ds({"importer": "dat"}))
+
+
+@pytest.mark.slow
+def test_ensemble_attribution_completeness_on_a_trained_run(toy_suite: Path) -> None:
+    """Input gradients flow through the trained ensemble (whatever engine runs it)."""
+    from neuroreduce.training import load_run
+
+    run = load_run(toy_suite / "toyabl" / "cells" / "toy__gru-4")
+    x = torch.rand(run.n_members, 2, 50, 4, dtype=torch.float32)
+
+    def fn(p: torch.Tensor) -> torch.Tensor:
+        return time_mean_target(run.model(p))
+
+    attr = integrated_gradients(fn, x, torch.zeros(1, 1, 1, 4), steps=32)
+    gap = (fn(x) - fn(torch.zeros_like(x))).detach()
+    assert attr.abs().sum() > 0
+    torch.testing.assert_close(attr.sum(dim=(2, 3)), gap, rtol=2e-2, atol=2e-4)
