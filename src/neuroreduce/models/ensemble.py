@@ -9,6 +9,13 @@ elementwise optimiser) then updates each member as if it were trained alone. One
 about 10x faster than K separate GRU-8 models on CPU (see DESIGN.md).
 
 The read-out is packed as batched weights ``[member, output, hidden]``.
+
+Two engines compute the same function from the same packed parameters: ``"packed"`` runs the
+block-diagonal PyTorch layer (always available, used on GPUs); ``"fused"`` takes each member's
+diagonal blocks out of the packed weights by differentiable indexing and runs the compiled
+whole-sequence recurrence of :mod:`neuroreduce.models.fused` (CPU, several times faster for the
+paper's small models). ``"auto"`` (default) uses the fused engine where it builds. Parameters,
+state dicts, gradients and checkpoints are the same whichever engine runs.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import torch
 from torch import nn
 
 from neuroreduce.errors import CheckpointError, ConfigError
+from neuroreduce.models import fused
 from neuroreduce.models.rnn import (
     GATES,
     RecurrentSurrogate,
@@ -43,15 +51,25 @@ class SurrogateEnsemble(nn.Module):
         n_inputs: Input channels per member.
         n_outputs: Output channels per member.
         hidden: Recurrent units per member.
+        engine: ``"auto"``, ``"fused"`` or ``"packed"`` (see the module docstring); CUDA inputs
+            always take the packed path.
 
     The constructor leaves all weights zero; use the class methods to get initialised members.
     """
 
     def __init__(
-        self, cell: str, n_members: int, *, n_inputs: int, n_outputs: int, hidden: int
+        self,
+        cell: str,
+        n_members: int,
+        *,
+        n_inputs: int,
+        n_outputs: int,
+        hidden: int,
+        engine: str = "auto",
     ) -> None:
         super().__init__()
         check_sizes(n_inputs=n_inputs, n_outputs=n_outputs, hidden=hidden)
+        self.engine = fused.check_engine(engine)
         if isinstance(n_members, bool) or not isinstance(n_members, int) or n_members < 1:
             raise ConfigError(f"n_members must be a positive integer, got {n_members!r}")
         self.cell = check_cell(cell)
@@ -95,7 +113,9 @@ class SurrogateEnsemble(nn.Module):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_members(cls, members: Sequence[RecurrentSurrogate]) -> SurrogateEnsemble:
+    def from_members(
+        cls, members: Sequence[RecurrentSurrogate], *, engine: str = "auto"
+    ) -> SurrogateEnsemble:
         """Pack lone models (all of the same cell and sizes) into one ensemble (copies weights).
 
         Raises:
@@ -117,13 +137,21 @@ class SurrogateEnsemble(nn.Module):
             n_inputs=first.n_inputs,
             n_outputs=first.n_outputs,
             hidden=first.hidden,
+            engine=engine,
         )
         ens.load_member_state_dicts([m.state_dict() for m in members])
         return ens
 
     @classmethod
     def from_seeds(
-        cls, cell: str, seeds: Sequence[int], *, n_inputs: int, n_outputs: int, hidden: int
+        cls,
+        cell: str,
+        seeds: Sequence[int],
+        *,
+        n_inputs: int,
+        n_outputs: int,
+        hidden: int,
+        engine: str = "auto",
     ) -> SurrogateEnsemble:
         """Member ``k`` = a ``RecurrentSurrogate`` built right after ``manual_seed(seeds[k])``.
 
@@ -134,7 +162,7 @@ class SurrogateEnsemble(nn.Module):
         for seed in seeds:
             torch.manual_seed(int(seed))
             members.append(RecurrentSurrogate(cell, n_inputs, n_outputs, hidden))
-        return cls.from_members(members)
+        return cls.from_members(members, engine=engine)
 
     # ------------------------------------------------------------------ member access
     def _views(self) -> dict[str, torch.Tensor]:
@@ -235,6 +263,9 @@ class SurrogateEnsemble(nn.Module):
                 f"ensemble input must have shape [{k}, batch, time, {self.n_inputs}]; "
                 f"got {tuple(x.shape)}"
             )
+        kernels = self._kernels_for(x)
+        if kernels is not None:
+            return self._forward_fused(kernels, x)
         _, b, t, i = x.shape
         packed = x.permute(1, 2, 0, 3).reshape(b, t, k * i)
         states, _ = self.rnn(packed)
@@ -242,10 +273,67 @@ class SurrogateEnsemble(nn.Module):
         y = torch.einsum("btkh,koh->kbto", states, self.readout_weight)
         return y + self.readout_bias[:, None, None, :]
 
+    def member_weights(self) -> dict[str, torch.Tensor]:
+        """Every member's own weights, stacked, as differentiable views of the packed ones.
+
+        Returns:
+            ``weight_ih [K, gates*H, n_inputs]``, ``weight_hh [K, gates*H, H]``,
+            ``bias_ih``/``bias_hh [K, gates*H]`` (PyTorch gate order), ``readout_weight
+            [K, n_outputs, H]``, ``readout_bias [K, n_outputs]``.
+        """
+        g, k, h, i = GATES[self.cell], self.n_members, self.hidden, self.n_inputs
+        v = self._views()
+
+        def blocks(w: torch.Tensor) -> torch.Tensor:  # [g, k, h, k, n] -> [k, g*h, n]
+            return torch.diagonal(w, dim1=1, dim2=3).permute(3, 0, 1, 2).reshape(k, g * h, -1)
+
+        return {
+            "weight_ih": blocks(v["rnn.weight_ih_l0"]).reshape(k, g * h, i),
+            "weight_hh": blocks(v["rnn.weight_hh_l0"]).reshape(k, g * h, h),
+            "bias_ih": v["rnn.bias_ih_l0"].permute(1, 0, 2).reshape(k, g * h),
+            "bias_hh": v["rnn.bias_hh_l0"].permute(1, 0, 2).reshape(k, g * h),
+            "readout_weight": self.readout_weight,
+            "readout_bias": self.readout_bias,
+        }
+
+    def _forward_fused(self, kernels: object, x: torch.Tensor) -> torch.Tensor:
+        """The fused engine on ``x [member or 1, batch, time, n_inputs]`` (1: shared inputs)."""
+        k, h = self.n_members, self.hidden
+        _, b, t, i = x.shape
+        w = {name: v.to(x.dtype) for name, v in self.member_weights().items()}
+        h0 = x.new_zeros(k, b, h)
+        if i > GATES[self.cell] * h:  # many inputs: one matmul beats per-step projections
+            gi = torch.matmul(x.reshape(x.shape[0], b * t, i), w["weight_ih"].transpose(1, 2))
+            gi = (gi + w["bias_ih"].unsqueeze(1)).view(k, b, t, -1)
+            states, _, _ = fused.fused_recurrence(
+                kernels, self.cell, gi, None, None, w["weight_hh"], w["bias_hh"], h0,
+                projected=True,
+            )
+        else:
+            states, _, _ = fused.fused_recurrence(
+                kernels, self.cell, x, w["weight_ih"], w["bias_ih"], w["weight_hh"],
+                w["bias_hh"], h0,
+            )
+        y = torch.baddbmm(
+            w["readout_bias"].unsqueeze(1),
+            states.view(k, b * t, h),
+            w["readout_weight"].transpose(1, 2),
+        )
+        return y.view(k, b, t, self.n_outputs)
+
+    def _kernels_for(self, x: torch.Tensor) -> object | None:
+        """The fused extension if this call should use it, else ``None`` (packed path)."""
+        if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+            return None
+        return fused.kernels_for(self.engine)
+
     def forward_shared(self, x: torch.Tensor) -> torch.Tensor:
         """Run every member on the same ``x [batch, time, n_inputs]`` -> ``[member, ...]``."""
-        if x.ndim != 3:
+        if x.ndim != 3 or x.shape[2] != self.n_inputs:
             raise ConfigError(
                 f"inputs must have shape [batch, time, {self.n_inputs}]; got {tuple(x.shape)}"
             )
+        kernels = self._kernels_for(x)
+        if kernels is not None:  # no copy per member: the kernels read shared inputs
+            return self._forward_fused(kernels, x.unsqueeze(0))
         return self.forward(x.unsqueeze(0).expand(self.n_members, *x.shape))

@@ -14,6 +14,7 @@ from torch import nn
 
 from neuroreduce.errors import ConfigError, unknown_name_error
 from neuroreduce.models.ensemble import SurrogateEnsemble
+from neuroreduce.models.fused import check_engine
 from neuroreduce.models.rnn import RecurrentSurrogate, check_sizes
 
 
@@ -29,10 +30,10 @@ def _recurrent(cell: str, description: str) -> _Entry:
         return RecurrentSurrogate(cell, n_inputs, n_outputs, hidden)
 
     def build_ensemble(
-        *, seeds: Sequence[int], n_inputs: int, n_outputs: int, hidden: int
+        *, seeds: Sequence[int], n_inputs: int, n_outputs: int, hidden: int, engine: str
     ) -> SurrogateEnsemble:
         return SurrogateEnsemble.from_seeds(
-            cell, seeds, n_inputs=n_inputs, n_outputs=n_outputs, hidden=hidden
+            cell, seeds, n_inputs=n_inputs, n_outputs=n_outputs, hidden=hidden, engine=engine
         )
 
     return _Entry(description, build, build_ensemble)
@@ -77,11 +78,25 @@ def build_model(name: str, *, n_inputs: int, n_outputs: int, hidden: int) -> nn.
 
 
 def build_ensemble(
-    name: str, *, seeds: Sequence[int], n_inputs: int, n_outputs: int, hidden: int
+    name: str,
+    *,
+    seeds: Sequence[int],
+    n_inputs: int,
+    n_outputs: int,
+    hidden: int,
+    engine: str = "auto",
 ) -> SurrogateEnsemble:
-    """A packed ensemble; member ``k`` equals ``build_model`` after ``manual_seed(seeds[k])``."""
+    """A packed ensemble; member ``k`` equals ``build_model`` after ``manual_seed(seeds[k])``.
+
+    ``engine`` picks how it runs: ``"auto"`` (compiled fused recurrence where it builds, else
+    packed), ``"fused"`` or ``"packed"`` (see :class:`SurrogateEnsemble`).
+
+    Raises:
+        ConfigError: on an unknown model name or engine, or a non-positive size.
+    """
+    check_engine(engine)
     return _entry(name).build_ensemble(
-        seeds=seeds, n_inputs=n_inputs, n_outputs=n_outputs, hidden=hidden
+        seeds=seeds, n_inputs=n_inputs, n_outputs=n_outputs, hidden=hidden, engine=engine
     )
 
 
@@ -111,14 +126,15 @@ class ModelSpec:
             self.name, n_inputs=self.n_inputs, n_outputs=self.n_outputs, hidden=self.hidden
         )
 
-    def build_ensemble(self, seeds: Sequence[int]) -> SurrogateEnsemble:
-        """A packed ensemble of this spec, one member per seed."""
+    def build_ensemble(self, seeds: Sequence[int], *, engine: str = "auto") -> SurrogateEnsemble:
+        """A packed ensemble of this spec, one member per seed, run by ``engine``."""
         return build_ensemble(
             self.name,
             seeds=seeds,
             n_inputs=self.n_inputs,
             n_outputs=self.n_outputs,
             hidden=self.hidden,
+            engine=engine,
         )
 
     def to_dict(self) -> dict[str, Any]:

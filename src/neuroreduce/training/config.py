@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from neuroreduce.errors import ConfigError
+from neuroreduce.models.fused import ENGINES
 from neuroreduce.models.registry import list_models
 
 #: Loss functions on normalised outputs: mean squared error, or its square root (the paper's).
@@ -44,6 +45,10 @@ class TrainConfig:
             validation loss; ``None`` trains all ``epochs``.
         checkpoint_every: Save a resumable checkpoint every this many epochs.
         threads: Torch CPU threads used while training.
+        engine: How the ensemble runs: ``"auto"`` (the compiled fused recurrence where it
+            builds, else the packed PyTorch layer with one warning), ``"fused"`` (fail if it
+            cannot be built) or ``"packed"``. Engines agree to float rounding, not bitwise, so
+            a run resumes only with the same engine.
     """
 
     model: str = "gru"
@@ -56,6 +61,7 @@ class TrainConfig:
     early_stopping_patience: int | None = None
     checkpoint_every: int = 10
     threads: int = 1
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
         if self.model not in list_models():
@@ -98,6 +104,10 @@ class TrainConfig:
             _positive_int("early_stopping_patience", self.early_stopping_patience)
         _positive_int("checkpoint_every", self.checkpoint_every)
         _positive_int("threads", self.threads)
+        if self.engine not in ENGINES:
+            raise ConfigError(
+                f"TrainConfig.engine {self.engine!r} is unknown; use one of {', '.join(ENGINES)}"
+            )
 
     @property
     def effective_learning_rate(self) -> float:

@@ -127,7 +127,7 @@ class _Loop:
         self.config = config
         self.data = data
         with torch.random.fork_rng(devices=[]):
-            self.model = spec.build_ensemble(config.seeds)
+            self.model = spec.build_ensemble(config.seeds, engine=config.engine)
         self.model.train()
         self.best_model = copy.deepcopy(self.model).requires_grad_(False).eval()
         self.owners = self.model.parameter_owners()
