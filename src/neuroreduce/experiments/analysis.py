@@ -235,8 +235,8 @@ def ablation(cells: Sequence[CellSummary]) -> dict[str, Any]:
                            "reference_pooled_rmse": ref.error("test", "rmse").mean,
                            "per_output": per})
     for v in variants.values():
-        outs = sorted({o for cell in v["cells"] for o in cell["per_output"]},
-                      key=lambda o: next(i for i, c in enumerate(cells) if o in c.outputs))
+        order = list(dict.fromkeys(o for c in cells for o in c.outputs))  # channel order
+        outs = sorted({o for cell in v["cells"] for o in cell["per_output"]}, key=order.index)
         v["outputs"] = outs
         v["mean_increase"] = {o: float(np.mean([cell["per_output"][o]["increase"]
                                                 for cell in v["cells"] if o in cell["per_output"]]))
