@@ -108,15 +108,16 @@ def _show_one(spec: Any, out_dir: Path) -> None:
         data.add_row(name, role, json.dumps(table, sort_keys=True), f"{path.name} ({state})")
     out.print(data)
     cells = Table(title=f"cells ({len(spec.cells)})")
-    for col in ("key", "model", "hidden", "inputs", "lr", "batch", "epochs", "patience",
-                "status"):
+    cells.add_column("key", no_wrap=True, min_width=max([len(c.key) for c in spec.cells] + [3]))
+    for col in ("inputs", "lr", "batch", "epochs", "patience"):
         cells.add_column(col)
+    cells.add_column("status", no_wrap=True, min_width=8)
     for c in spec.cells:
         done = (out_dir / "cells" / c.folder / "cell.json").is_file()
         cfg = c.config
-        cells.add_row(c.key, c.model, str(c.hidden), ", ".join(c.inputs) if c.inputs else "all",
+        cells.add_row(c.key, ", ".join(c.inputs) if c.inputs else "all",
                       f"{cfg.effective_learning_rate:g}", str(cfg.batch_size), str(cfg.epochs),
-                      str(cfg.early_stopping_patience or "-"), "finished" if done else "to run")
+                      str(cfg.early_stopping_patience or "-"), "finished" if done else "pending")
     out.print(cells)
 
 
@@ -143,7 +144,9 @@ def _results_table(data: dict[str, Any], folder: Path) -> None:
     extra = sorted({c.rsplit("_", 2)[0] for c in cols if c.endswith("_rmse_mean")}
                    - {"train", "valid", "test"})
     table = Table(title=f"{data['experiment']}: mean ± std over seeds ({folder})")
-    for col in ("cell", "params (paper)", "valid rmse", *[f"test {m}" for m in metrics],
+    width = max([len(r["key"]) for r in data["rows"]] + [4])
+    table.add_column("cell", no_wrap=True, min_width=width)
+    for col in ("params (paper)", "valid rmse", *[f"test {m}" for m in metrics],
                 *[f"{e} rmse" for e in extra], "best epoch", "train s"):
         table.add_column(col, justify="right")
     for row in data["rows"]:
@@ -154,7 +157,7 @@ def _results_table(data: dict[str, Any], folder: Path) -> None:
             row["key"], f"{row['n_parameters']} ({row['keras_parameters']})",
             _ms(row, "valid_rmse"), *[_ms(row, f"test_{m}") for m in metrics],
             *[_ms(row, f"{e}_rmse") for e in extra],
-            f"{row['best_epoch_mean']:.0f}", f"{row['train_s']:.1f}")
+            f"{row['best_epoch_mean']:.0f}", f"{row['wall_train_s']:.1f}")
     out.print(table)
 
 

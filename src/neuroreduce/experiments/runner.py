@@ -386,14 +386,14 @@ def results_table(spec: ExperimentSpec, out: Path) -> tuple[list[str], list[dict
     Columns: key, dataset, model, hidden, variant, status (``"ok"`` or ``"missing"``),
     n_parameters, keras_parameters, ``{split}_{metric}_mean/_std`` for train/valid/test and
     every metric, ``{extra}_{metric}_mean/_std`` for every extra dataset, best_epoch_mean,
-    train_s, evaluate_s. Values of unfinished cells are ``None``.
+    wall_train_s, wall_evaluate_s (s). Values of unfinished cells are ``None``.
     """
     columns = ["key", "dataset", "model", "hidden", "variant", "status", "n_parameters",
                "keras_parameters"]
     for where in (*SPLITS, *spec.extra):
         for m in spec.metrics:
             columns += [f"{where}_{m}_mean", f"{where}_{m}_std"]
-    columns += ["best_epoch_mean", "train_s", "evaluate_s"]
+    columns += ["best_epoch_mean", "wall_train_s", "wall_evaluate_s"]
     rows = []
     for cell in spec.cells:
         row: dict[str, Any] = dict.fromkeys(columns)
@@ -407,7 +407,8 @@ def results_table(spec: ExperimentSpec, out: Path) -> tuple[list[str], list[dict
             row.update(status="ok", n_parameters=record["n_parameters"],
                        keras_parameters=record["keras_parameters"],
                        best_epoch_mean=sum(record["best_epochs"]) / len(record["best_epochs"]),
-                       train_s=record["wall_s"]["train"], evaluate_s=record["wall_s"]["evaluate"])
+                       wall_train_s=record["wall_s"]["train"],
+                       wall_evaluate_s=record["wall_s"]["evaluate"])
             blocks = {s: results["splits"].get(s) for s in SPLITS}
             blocks.update({n: extra.get(n, {}).get("splits", {}).get("all") for n in spec.extra})
             for where, block in blocks.items():

@@ -419,7 +419,9 @@ def _dataset_spec(name: str, table: Any, where: str, base_dir: Path | None) -> A
     try:
         return DatasetSpec.from_dict(name, table, base_dir=base_dir)
     except ConfigError as exc:
-        raise ConfigError(f"{where}: [datasets.{name}]: {exc}") from None
+        section = f"[datasets.{name}]"
+        text = str(exc) if str(exc).startswith(section) else f"{section}: {exc}"
+        raise ConfigError(f"{where}: {text}") from None
 
 
 def _analysis(table: Any, where: str) -> Any:
