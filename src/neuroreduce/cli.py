@@ -197,6 +197,9 @@ app.command("export")(_export_cmd)
 from neuroreduce.cli_experiment import experiment_app  # noqa: E402
 
 app.add_typer(experiment_app, name="experiment")
+from neuroreduce.cli_sweep import sweep as _sweep_cmd  # noqa: E402
+
+app.command("sweep")(_sweep_cmd)
 
 
 if __name__ == "__main__":  # pragma: no cover

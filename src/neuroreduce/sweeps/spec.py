@@ -1,0 +1,276 @@
+"""The sweep file: which dataset, which search space, how many trials, where trials are stored.
+
+A sweep file is TOML::
+
+    [dataset]                      # either an existing file ...
+    path = "data/fcm.h5"
+    # ... or a scenario simulated once into <out>/dataset.h5:
+    # scenario = "fcm"; n_stimuli = 40; dt_out_ms = 0.5; seed = 0
+
+    [search]                       # TrainConfig fields: a list = choices, a table = a range,
+    model = ["gru", "lstm"]        # a plain value = fixed
+    hidden = { low = 2, high = 32, log = true }          # integers -> integer range
+    learning_rate = { low = 1e-3, high = 0.1, log = true }
+    batch_size = [8, 16]
+    epochs = 200
+
+    [train]                        # fixed TrainConfig options (not searched)
+    loss = "rmse"
+
+    [sweep]
+    trials = 40                    # total for the study; re-run with more to extend it
+    sampler = "tpe"                # tpe | random
+    seed = 0                       # sampler seed
+    pruner = "median"              # median | hyperband | none
+    seeds_per_trial = 3            # ensemble members per trial (seed spread of every trial)
+    metric = "valid_rmse"          # free-running validation RMSE (output units), mean over seeds
+    storage = ""                   # Optuna storage URL; default sqlite:///<out>/sweep.db
+
+Every problem is a :class:`~neuroreduce.errors.ConfigError` naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from neuroreduce.errors import ConfigError
+
+#: TrainConfig fields a sweep may search (the others are fixed in ``[train]``).
+SEARCHABLE: tuple[str, ...] = (
+    "model", "hidden", "learning_rate", "batch_size", "epochs", "loss", "early_stopping_patience",
+)
+#: TrainConfig fields that may be fixed in ``[train]`` (seeds come from ``seeds_per_trial``).
+FIXED: tuple[str, ...] = (*SEARCHABLE, "checkpoint_every", "threads")
+SAMPLERS: tuple[str, ...] = ("tpe", "random")
+PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")
+METRICS: tuple[str, ...] = ("valid_rmse",)
+_SECTIONS = ("dataset", "search", "train", "sweep")
+_DATASET_KEYS = ("path", "scenario", "n_stimuli", "dt_out_ms", "seed")
+_SWEEP_KEYS = (
+    "trials", "sampler", "seed", "pruner", "seeds_per_trial", "metric", "storage", "study_name",
+    "pruner_warmup_epochs", "pruner_startup_trials",
+)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A categorical parameter: one of ``values``."""
+
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Range:
+    """A numeric range ``[low, high]``; integer when both bounds are integers.
+
+    Attributes:
+        low, high: Inclusive bounds.
+        log: Sample on a log scale.
+        integer: Draw integers (``hidden``, ``batch_size``, ``epochs``).
+    """
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """Where the sweep's data comes from: an HDF5 dataset file, or a scenario to simulate.
+
+    Attributes:
+        path: Dataset file (relative paths are relative to the sweep file).
+        scenario: Registered scenario simulated once into ``<out>/dataset.h5``.
+        n_stimuli, dt_out_ms, seed: Simulation settings (trials, sampling interval in ms, seed).
+    """
+
+    path: str | None = None
+    scenario: str | None = None
+    n_stimuli: int = 40
+    dt_out_ms: float = 0.5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep file.
+
+    Attributes:
+        dataset: Data source.
+        search: Parameter name -> :class:`Choice` or :class:`Range` (searched).
+        fixed: TrainConfig options held fixed (from ``[search]`` plain values and ``[train]``).
+        trials: Total finished (complete or pruned) trials the study should hold.
+        sampler: ``"tpe"`` or ``"random"``; ``seed`` seeds it.
+        pruner: ``"median"``, ``"hyperband"`` or ``"none"``.
+        pruner_warmup_epochs: Epochs before a trial may be pruned.
+        pruner_startup_trials: Finished trials before pruning starts (median pruner).
+        seeds_per_trial: Ensemble members (seeds 0..n-1) trained per trial.
+        metric: Objective (minimised): ``"valid_rmse"``.
+        storage: Optuna storage URL, or ``None`` for ``sqlite:///<out>/sweep.db``.
+        study_name: Name of the Optuna study (default: the sweep file's stem).
+    """
+
+    dataset: DatasetSource
+    search: dict[str, Choice | Range] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)
+    trials: int = 20
+    sampler: str = "tpe"
+    seed: int = 0
+    pruner: str = "median"
+    pruner_warmup_epochs: int = 0
+    pruner_startup_trials: int = 2
+    seeds_per_trial: int = 3
+    metric: str = "valid_rmse"
+    storage: str | None = None
+    study_name: str = "sweep"
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and check a sweep file.
+
+    Raises:
+        ConfigError: missing/unreadable file, bad TOML, unknown key or bad value (one line,
+            naming the key and the allowed values).
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"sweep file {path} does not exist") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read sweep file {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"sweep file {path} is not valid TOML: {exc}") from exc
+    return parse_sweep(data, base=path.parent, name=path.stem)
+
+
+def parse_sweep(
+    data: dict[str, Any], *, base: Path | None = None, name: str = "sweep"
+) -> SweepSpec:
+    """Check a sweep table (parsed TOML); relative dataset paths are taken from ``base``."""
+    _keys(data, _SECTIONS, "section")
+    dataset = _dataset(_table(data, "dataset"), base)
+    search: dict[str, Choice | Range] = {}
+    fixed: dict[str, Any] = {}
+    for key, value in _table(data, "search", required=False).items():
+        if key not in SEARCHABLE:
+            raise ConfigError(
+                f"[search] {key!r} cannot be searched; allowed: {', '.join(SEARCHABLE)}"
+            )
+        param = _param(key, value)
+        if param is None:
+            fixed[key] = value
+        else:
+            search[key] = param
+    for key, value in _table(data, "train", required=False).items():
+        if key not in FIXED:
+            raise ConfigError(f"[train] unknown option {key!r}; allowed: {', '.join(FIXED)}")
+        if key in search:
+            raise ConfigError(f"{key!r} is both searched ([search]) and fixed ([train]); keep one")
+        fixed[key] = value
+    sweep = _table(data, "sweep", required=False)
+    _keys(sweep, _SWEEP_KEYS, "[sweep] key")
+    options: dict[str, Any] = {"study_name": str(sweep.get("study_name", name))}
+    for key in ("trials", "seeds_per_trial"):
+        if key in sweep:
+            options[key] = _int(f"[sweep] {key}", sweep[key], minimum=1)
+    for key in ("seed", "pruner_warmup_epochs", "pruner_startup_trials"):
+        if key in sweep:
+            options[key] = _int(f"[sweep] {key}", sweep[key], minimum=0)
+    for key, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("metric", METRICS)):
+        if key in sweep:
+            if sweep[key] not in allowed:
+                raise ConfigError(
+                    f"[sweep] {key} = {sweep[key]!r} is not allowed; "
+                    f"use one of {', '.join(allowed)}"
+                )
+            options[key] = sweep[key]
+    if sweep.get("storage"):
+        if not isinstance(sweep["storage"], str) or "://" not in sweep["storage"]:
+            raise ConfigError(
+                f"[sweep] storage = {sweep['storage']!r} is not a database URL; use e.g. "
+                "sqlite:///sweep.db or postgresql://user@host/db, or leave it out"
+            )
+        options["storage"] = sweep["storage"]
+    return SweepSpec(dataset=dataset, search=search, fixed=fixed, **options)
+
+
+def _dataset(table: dict[str, Any], base: Path | None) -> DatasetSource:
+    _keys(table, _DATASET_KEYS, "[dataset] key")
+    if ("path" in table) == ("scenario" in table):
+        raise ConfigError("[dataset] needs exactly one of path (an HDF5 dataset file) or scenario")
+    if "path" in table:
+        extra = sorted(set(table) - {"path"})
+        if extra:
+            raise ConfigError(f"[dataset] {', '.join(extra)} only apply with scenario, not path")
+        p = Path(str(table["path"]))
+        if base is not None and not p.is_absolute():
+            p = base / p
+        return DatasetSource(path=str(p))
+    options: dict[str, Any] = {"scenario": str(table["scenario"])}
+    if "n_stimuli" in table:
+        options["n_stimuli"] = _int("[dataset] n_stimuli", table["n_stimuli"], minimum=3)
+    if "seed" in table:
+        options["seed"] = _int("[dataset] seed", table["seed"], minimum=0)
+    if "dt_out_ms" in table:
+        dt = table["dt_out_ms"]
+        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not dt > 0:
+            raise ConfigError(f"[dataset] dt_out_ms must be a number > 0 (ms), got {dt!r}")
+        options["dt_out_ms"] = float(dt)
+    return DatasetSource(**options)
+
+
+def _param(key: str, value: Any) -> Choice | Range | None:
+    if isinstance(value, list):
+        if not value:
+            raise ConfigError(f"[search] {key} = [] has no choices; give at least one value")
+        return Choice(tuple(value))
+    if not isinstance(value, dict):
+        return None
+    _keys(value, ("low", "high", "log"), f"[search] {key} range key")
+    if "low" not in value or "high" not in value:
+        raise ConfigError(f"[search] {key} range needs low and high, e.g. {{ low = 2, high = 32 }}")
+    low, high, log = value["low"], value["high"], value.get("log", False)
+    for bound in (low, high):
+        number = isinstance(bound, (int, float)) and not isinstance(bound, bool)
+        if not number or not math.isfinite(bound):
+            raise ConfigError(f"[search] {key} bounds must be finite numbers, got {bound!r}")
+    if not low <= high:
+        raise ConfigError(f"[search] {key} needs low <= high, got low = {low}, high = {high}")
+    if not isinstance(log, bool):
+        raise ConfigError(f"[search] {key} log must be true or false, got {log!r}")
+    if log and low <= 0:
+        raise ConfigError(f"[search] {key} log range needs low > 0, got {low}")
+    integer = isinstance(low, int) and isinstance(high, int)
+    if key in ("hidden", "batch_size", "epochs", "early_stopping_patience") and not integer:
+        raise ConfigError(f"[search] {key} is an integer; give integer bounds, got {low}, {high}")
+    if key in ("model", "loss"):
+        raise ConfigError(f"[search] {key} is a name; give a list of choices, not a range")
+    return Range(low=low, high=high, log=log, integer=integer)
+
+
+def _table(data: dict[str, Any], key: str, *, required: bool = True) -> dict[str, Any]:
+    if key not in data:
+        if required:
+            raise ConfigError(f"the sweep file needs a [{key}] section")
+        return {}
+    if not isinstance(data[key], dict):
+        raise ConfigError(f"[{key}] must be a table, got {type(data[key]).__name__}")
+    return data[key]
+
+
+def _keys(table: dict[str, Any], allowed: tuple[str, ...], what: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"unknown {what} {key!r}; allowed: {', '.join(allowed)}")
+
+
+def _int(name: str, value: Any, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
