@@ -1,81 +1,184 @@
-"""Training speed: K separate models vs one packed K-member seed ensemble, side by side.
+"""Training throughput: K lone models vs the packed ensemble vs the fused ensemble, side by side.
 
-Paper shape by default: 40 trials of 1001 steps (20 train, 10 valid, 10 test), 4 inputs ->
-4 outputs, GRU-8, batch 20. Both sides run the real :func:`neuroreduce.training.train` (epoch
-loop, per-epoch train/valid evaluation, checkpoint files) into a temporary folder, so the numbers
-are what a user gets. Prints model-epochs per second and the ratio.
+Paper shape by default (Barbulescu et al. 2023): one minibatch of 20 sequences x 1001 steps,
+4 inputs -> 4 outputs, 10 seeds, Adam. Per epoch and per engine, every model does one forward,
+backward and Adam step on its minibatch:
 
-    python benchmarks/bench_training.py              # ~1 min on one core
-    python benchmarks/bench_training.py --members 10 --epochs 3 --model gru --hidden 8
+    (a) baseline: 10 separate ``RecurrentSurrogate`` models (one ``nn.GRU`` each), one by one
+    (b) packed:   one ``SurrogateEnsemble`` with a block-diagonal PyTorch layer
+    (c) fused:    the same ensemble run by the compiled fused recurrence
+
+The three are timed in alternating rounds in one process (best round kept, so a busy shared
+machine hurts all of them alike) and printed as model-epochs per second with the ratios (c)/(a)
+and (b)/(a). ``--steps 1001 5001`` also prints per-step throughput (sequence-steps per second)
+for each length; ``--train`` adds the real :func:`neuroreduce.training.train` (per-epoch
+evaluation and checkpoints included) for the packed and fused engines.
+
+    python benchmarks/bench_training.py                          # GRU-8, LSTM-8, RNN-16
+    python benchmarks/bench_training.py --cell gru --hidden 8 --steps 1001 5001 --train
+    python benchmarks/bench_training.py --fresh-build            # time the one-time compile
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from neuroreduce.datasets.dataset import Dataset
-from neuroreduce.training import TrainConfig, train
+from neuroreduce.models import fused
+from neuroreduce.models.ensemble import SurrogateEnsemble
+from neuroreduce.models.rnn import RecurrentSurrogate
+
+_DEFAULT_MODELS = (("gru", 8), ("lstm", 8), ("rnn", 16))
+_LR = {"gru": 0.05, "lstm": 0.05, "rnn": 0.001}
 
 
-def paper_shaped_dataset(*, n_time: int = 1001, seed: int = 0) -> Dataset:
-    """40 trials of smooth random currents (nA) through a leaky linear filter (mV)."""
-    rng = np.random.default_rng(seed)
+def _lone_epoch(cell: str, hidden: int, seeds: list[int], x: torch.Tensor, y: torch.Tensor):
+    models, optims = [], []
+    for s in seeds:
+        torch.manual_seed(s)
+        m = RecurrentSurrogate(cell, x.shape[-1], y.shape[-1], hidden)
+        models.append(m)
+        optims.append(torch.optim.Adam(m.parameters(), lr=_LR[cell]))
+
+    def epoch() -> None:
+        for k, (m, opt) in enumerate(zip(models, optims, strict=True)):
+            loss = (m(x[k]) - y[k]).square().mean().sqrt()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    return epoch
+
+
+def _ensemble_epoch(cell: str, hidden: int, seeds: list[int], x, y, engine: str):
+    ens = SurrogateEnsemble.from_seeds(
+        cell, seeds, n_inputs=x.shape[-1], n_outputs=y.shape[-1], hidden=hidden, engine=engine
+    )
+    opt = torch.optim.Adam(ens.parameters(), lr=_LR[cell])
+
+    def epoch() -> None:
+        loss = (ens(x) - y).square().mean(dim=(1, 2, 3)).sqrt().sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return epoch
+
+
+def _best_epoch_seconds(runs: dict[str, Callable[[], None]], epochs: int, rounds: int):
+    """Best (over rounds) mean seconds per epoch of each run, rounds alternating between runs."""
+    best = dict.fromkeys(runs, float("inf"))
+    for run in runs.values():  # warm-up (allocations, first-call overheads)
+        run()
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            for _ in range(epochs):
+                run()
+            best[name] = min(best[name], (time.perf_counter() - start) / epochs)
+    return best
+
+
+def _data(members: int, batch: int, steps: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(members, batch, steps, 4, generator=g)
+    y = torch.randn(members, batch, steps, 4, generator=g)
+    return x, y
+
+
+def bench_model(cell: str, hidden: int, args: argparse.Namespace) -> None:
+    seeds = list(range(args.members))
+    k = args.members
+    print(f"\n{cell.upper()}-{hidden}, {k} seeds, batch {args.batch}, 4 -> 4, 1 thread")
+    print(f"{'steps':>6s} {'engine':<28s}{'s/epoch':>9s}{'model-epochs/s':>16s}"
+          f"{'ratio':>8s}{'Msteps/s':>10s}")
+    for steps in args.steps:
+        x, y = _data(k, args.batch, steps)
+        runs = {"packed": _ensemble_epoch(cell, hidden, seeds, x, y, "packed")}
+        if fused.load_kernels() is not None:
+            runs["fused"] = _ensemble_epoch(cell, hidden, seeds, x, y, "fused")
+        if not args.no_baseline:
+            runs = {"baseline": _lone_epoch(cell, hidden, seeds, x, y), **runs}
+        sec = _best_epoch_seconds(runs, args.epochs, args.rounds)
+        labels = {
+            "baseline": f"(a) {k} separate nn.{cell.upper()}",
+            "packed": "(b) packed ensemble",
+            "fused": "(c) fused ensemble",
+        }
+        for name, s in sec.items():
+            ratio = sec["baseline"] / s if "baseline" in sec else float("nan")
+            seq_steps = k * args.batch * steps / s / 1e6
+            print(f"{steps:6d} {labels[name]:<28s}{s:9.4f}{k / s:16.2f}{ratio:7.1f}x"
+                  f"{seq_steps:10.2f}")
+    if args.train:
+        _bench_train(cell, hidden, args)
+
+
+def _bench_train(cell: str, hidden: int, args: argparse.Namespace) -> None:
+    from neuroreduce.datasets.dataset import Dataset
+    from neuroreduce.training import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    n_time = args.steps[0]
     u = np.repeat(rng.normal(size=(40, n_time // 50 + 1, 4)), 50, axis=1)[:, :n_time]
-    y = np.zeros((40, n_time, 4))
+    out = np.zeros((40, n_time, 4))
     mix = rng.normal(size=(4, 4))
     for t in range(1, n_time):
-        y[:, t] = 0.95 * y[:, t - 1] + 0.1 * np.tanh(u[:, t] @ mix)
-    split = np.array([0] * 20 + [1] * 10 + [2] * 10)
-    names = ("PLML", "PLMR", "AVBL", "AVBR")
-    return Dataset(u, y - 58.0, 0.5, names, ("DB1", "LUAL", "PVR", "VB1"), split=split)
+        out[:, t] = 0.95 * out[:, t - 1] + 0.1 * np.tanh(u[:, t] @ mix)
+    ds = Dataset(u, out - 58.0, 0.5, ("PLML", "PLMR", "AVBL", "AVBR"),
+                 ("DB1", "LUAL", "PVR", "VB1"), split=np.array([0] * 20 + [1] * 10 + [2] * 10))
+    print(f"  real train(): 20 train + 10 valid trials x {n_time} steps, per-epoch evaluation, "
+          f"{args.epochs} epochs")
+    seeds = tuple(range(args.members))
+    with tempfile.TemporaryDirectory() as tmp:
+        for engine in ("packed", "fused"):
+            cfg = TrainConfig(model=cell, hidden=hidden, seeds=seeds, epochs=args.epochs,
+                              batch_size=args.batch, checkpoint_every=args.epochs, engine=engine)
+            start = time.perf_counter()
+            train(ds, cfg, Path(tmp) / engine, progress=False)
+            s = (time.perf_counter() - start) / args.epochs
+            print(f"  {engine:<8s} {s:8.4f} s/epoch {len(seeds) / s:10.2f} model-epochs/s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cell", choices=("gru", "lstm", "rnn"), default=None,
+                        help="one cell (default: GRU-8, LSTM-8 and RNN-16)")
+    parser.add_argument("--hidden", type=int, default=None)
     parser.add_argument("--members", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--model", default="gru")
-    parser.add_argument("--hidden", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--steps", type=int, nargs="+", default=[1001])
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per timed round")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (best is kept)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the slow (a)")
+    parser.add_argument("--train", action="store_true", help="also time the real train()")
+    parser.add_argument("--fresh-build", action="store_true",
+                        help="compile the extension into an empty folder to time the build")
     args = parser.parse_args()
-    ds = paper_shaped_dataset()
-    seeds = tuple(range(args.members))
-
-    def config(run_seeds: tuple[int, ...]) -> TrainConfig:
-        return TrainConfig(
-            model=args.model,
-            hidden=args.hidden,
-            seeds=run_seeds,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            threads=args.threads,
-            checkpoint_every=args.epochs,
-        )
-
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        for seed in seeds:
-            train(ds, config((seed,)), Path(tmp) / f"lone{seed}", progress=False)
-        separate = time.perf_counter() - start
-        start = time.perf_counter()
-        train(ds, config(seeds), Path(tmp) / "ensemble", progress=False)
-        packed = time.perf_counter() - start
-
-    model_epochs = args.members * args.epochs
-    print(
-        f"{args.model.upper()}-{args.hidden}, {args.members} seeds, {args.epochs} epochs, "
-        f"20 train x {ds.n_time} steps, batch {args.batch_size}, {args.threads} thread(s)"
-    )
-    print(f"{'':24s}{'seconds':>10s}{'model-epochs/s':>17s}")
-    print(f"{'separate models':24s}{separate:10.2f}{model_epochs / separate:17.2f}")
-    print(f"{'packed ensemble':24s}{packed:10.2f}{model_epochs / packed:17.2f}")
-    print(f"speed-up of the packed ensemble: {separate / packed:.1f}x")
+    torch.set_num_threads(1)
+    if args.fresh_build:
+        os.environ["TORCH_EXTENSIONS_DIR"] = tempfile.mkdtemp(prefix="nr-ext-")
+    fused.load_kernels()
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+          f"load average {os.getloadavg()[0]:.2f} (2-core shared machine: expect noise)")
+    where = "fresh compile" if args.fresh_build else "cached build (first run compiles)"
+    status = "ok" if fused.failure_reason() is None else f"FAILED: {fused.failure_reason()}"
+    print(f"fused extension: {status}; {where} took {fused.last_load_seconds:.1f} s; "
+          f"flags {' '.join(fused.compile_flags())}")
+    models = [(args.cell, args.hidden or dict(_DEFAULT_MODELS)[args.cell])] if args.cell else [
+        (c, args.hidden or h) for c, h in _DEFAULT_MODELS
+    ]
+    for cell, hidden in models:
+        bench_model(cell, hidden, args)
+    print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

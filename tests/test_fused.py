@@ -86,16 +86,18 @@ def test_gradcheck_float64(kernels, cell, projected) -> None:
     w_ih = None if projected else leaf(k, gh, i)
     b_ih = None if projected else leaf(k, gh)
     w_hh, b_hh, h0 = leaf(k, gh, h), leaf(k, gh), leaf(k, b, h)
+    w_out, b_out = leaf(k, 3, h), leaf(k, 3)
     c0 = leaf(k, b, h) if cell == "lstm" else None
 
-    def f(x, w_ih, b_ih, w_hh, b_hh, h0, c0):
-        hs, h_last, c_last = fused.fused_recurrence(
-            kernels, cell, x, w_ih, b_ih, w_hh, b_hh, h0, c0, projected=projected
+    def f(x, w_ih, b_ih, w_hh, b_hh, w_out, b_out, h0, c0):
+        y, h_last, c_last = fused.fused_surrogate(
+            kernels, cell, x, w_ih, b_ih, w_hh, b_hh, w_out, b_out, h0, c0, projected=projected
         )
-        out = (hs.sin(), h_last.cos())
+        out = (y.sin(), h_last.cos())
         return out + ((c_last.exp(),) if c_last is not None else ())
 
-    assert torch.autograd.gradcheck(f, (x, w_ih, b_ih, w_hh, b_hh, h0, c0), atol=1e-6)
+    inputs = (x, w_ih, b_ih, w_hh, b_hh, w_out, b_out, h0, c0)
+    assert torch.autograd.gradcheck(f, inputs, atol=1e-6)
 
 
 def test_shared_inputs_and_no_grad(kernels) -> None:

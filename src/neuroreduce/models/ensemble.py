@@ -302,24 +302,18 @@ class SurrogateEnsemble(nn.Module):
         _, b, t, i = x.shape
         w = {name: v.to(x.dtype) for name, v in self.member_weights().items()}
         h0 = x.new_zeros(k, b, h)
+        weights = (w["weight_hh"], w["bias_hh"], w["readout_weight"], w["readout_bias"], h0)
         if i > GATES[self.cell] * h:  # many inputs: one matmul beats per-step projections
             gi = torch.matmul(x.reshape(x.shape[0], b * t, i), w["weight_ih"].transpose(1, 2))
             gi = (gi + w["bias_ih"].unsqueeze(1)).view(k, b, t, -1)
-            states, _, _ = fused.fused_recurrence(
-                kernels, self.cell, gi, None, None, w["weight_hh"], w["bias_hh"], h0,
-                projected=True,
+            y, _, _ = fused.fused_surrogate(
+                kernels, self.cell, gi, None, None, *weights, projected=True
             )
         else:
-            states, _, _ = fused.fused_recurrence(
-                kernels, self.cell, x, w["weight_ih"], w["bias_ih"], w["weight_hh"],
-                w["bias_hh"], h0,
+            y, _, _ = fused.fused_surrogate(
+                kernels, self.cell, x, w["weight_ih"], w["bias_ih"], *weights
             )
-        y = torch.baddbmm(
-            w["readout_bias"].unsqueeze(1),
-            states.view(k, b * t, h),
-            w["readout_weight"].transpose(1, 2),
-        )
-        return y.view(k, b, t, self.n_outputs)
+        return y
 
     def _kernels_for(self, x: torch.Tensor) -> object | None:
         """The fused extension if this call should use it, else ``None`` (packed path)."""

@@ -4,10 +4,10 @@ PyTorch has no fused CPU kernel for the GRU, and its per-step autograd graph dom
 of the small models of the paper. Here the recurrence of all K members runs as one C++ loop
 (``csrc/fused_rnn_kernels.h``, bound in ``csrc/fused_rnn.cpp``) wrapped in a
 :class:`torch.autograd.Function`. Each member's sequences run in blocks of 8 lanes (one AVX
-vector), so every step is a few dozen vector operations whatever the hidden size; the input
-projection (for few inputs; many inputs are projected by one PyTorch matmul first) and the
-gradients of all weights are accumulated in the same loops, and the forward saves the gate
-activations that backward-through-time needs. The read-out stays a batched matmul in PyTorch.
+vector), so every step is a few dozen vector operations whatever the hidden size. The input
+projection (for few inputs; many inputs are projected by one PyTorch matmul first), the
+recurrence and the linear read-out run in the same loop, backward accumulates the gradients of
+all weights in the same way, and the activations saved for backward live in recycled buffers.
 Formulas and gate order are PyTorch's, so results equal ``nn.GRU``/``nn.LSTM``/``nn.RNN`` to float
 rounding.
 
@@ -221,8 +221,8 @@ def clear_workspace() -> None:
         _free.clear()
 
 
-class _Recurrence(torch.autograd.Function):
-    """Autograd wrapper of the C++ forward/backward (see :func:`fused_recurrence`)."""
+class _Surrogate(torch.autograd.Function):
+    """Autograd wrapper of the C++ forward/backward (see :func:`fused_surrogate`)."""
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -231,15 +231,10 @@ class _Recurrence(torch.autograd.Function):
         cell: str,
         proj: bool,
         need_grad: bool,
-        x: torch.Tensor,
-        w_ih: torch.Tensor,
-        b_ih: torch.Tensor,
-        w_hh: torch.Tensor,
-        b_hh: torch.Tensor,
-        h0: torch.Tensor,
-        c0: torch.Tensor,
+        *tensors: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        args = [t.contiguous() for t in (x, w_ih, b_ih, w_hh, b_hh, h0, c0)]
+        args = [t.contiguous() for t in tensors]  # x, w_ih, b_ih, w_hh, b_hh, w_out, b_out, h0, c0
+        x, w_hh, h0 = args[0], args[3], args[7]
         if need_grad:
             k, b, t, h = w_hh.shape[0], x.shape[1], x.shape[2], h0.shape[2]
             numel = kernels.saved_numel(cell, k, b, t, h, x.dtype == torch.float64)
@@ -247,42 +242,42 @@ class _Recurrence(torch.autograd.Function):
             buffer = ctx.lease.buffer
         else:
             buffer = x.new_empty(0)
-        hs, h_last, c_last, saved = kernels.forward(cell, *args, proj, buffer)
+        y, h_last, c_last, saved = kernels.forward(cell, *args, proj, buffer)
         if c_last is None:
             c_last = h_last.new_empty(0)
             ctx.mark_non_differentiable(c_last)
         ctx.kernels, ctx.cell, ctx.proj = kernels, cell, proj
         ctx.set_materialize_grads(False)
         if need_grad:
-            ctx.save_for_backward(*args, saved)
-        return hs, h_last, c_last
+            ctx.save_for_backward(*args, saved, h_last)
+        return y, h_last, c_last
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(
         ctx: Any,
-        dhs: torch.Tensor | None,
+        dy: torch.Tensor | None,
         dh_last: torch.Tensor | None,
         dc_last: torch.Tensor | None,
     ) -> tuple[torch.Tensor | None, ...]:
-        x, w_ih, b_ih, w_hh, b_hh, h0, c0, saved = ctx.saved_tensors
+        *args, saved, h_last = ctx.saved_tensors
+        x, w_out = args[0], args[5]
         empty = x.new_empty(0)
-        if dhs is None:
-            dhs = torch.zeros(w_hh.shape[0], *x.shape[1:3], h0.shape[2], dtype=x.dtype)
-        need = ctx.needs_input_grad
-        dx, dw_ih, db_ih, dw_hh, db_hh, dh0, dc0 = ctx.kernels.backward(
-            ctx.cell, x, w_ih, b_ih, w_hh, b_hh, h0, c0, ctx.proj, saved, dhs,
+        if dy is None:
+            dy = x.new_zeros(w_out.shape[0], x.shape[1], x.shape[2], w_out.shape[1])
+        need = ctx.needs_input_grad[4:]
+        grads = ctx.kernels.backward(
+            ctx.cell, *args, ctx.proj, saved, h_last, dy,
             empty if dh_last is None else dh_last,
             empty if dc_last is None else dc_last,
-            bool(need[4]),
+            bool(need[0]),
         )
-        grads = (dx, dw_ih, db_ih, dw_hh, db_hh, dh0, dc0)
         return (None, None, None, None) + tuple(
-            g if n else None for g, n in zip(grads, need[4:], strict=True)
+            g if n else None for g, n in zip(grads, need, strict=True)
         )
 
 
-def fused_recurrence(
+def fused_surrogate(
     kernels: ModuleType,
     cell: str,
     x: torch.Tensor,
@@ -290,12 +285,16 @@ def fused_recurrence(
     b_ih: torch.Tensor | None,
     w_hh: torch.Tensor,
     b_hh: torch.Tensor,
+    w_out: torch.Tensor,
+    b_out: torch.Tensor,
     h0: torch.Tensor,
     c0: torch.Tensor | None = None,
     *,
     projected: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Run K independent cells over whole sequences (differentiable in every tensor).
+    """K independent recurrent surrogates (cell + linear read-out) over whole sequences.
+
+    Differentiable in every tensor (first order).
 
     Args:
         kernels: The extension from :func:`load_kernels`.
@@ -307,23 +306,25 @@ def fused_recurrence(
         b_ih: Input biases ``[K, gates * H]`` (``None`` with ``projected``).
         w_hh: Recurrent weights ``[K, gates * H, H]`` (PyTorch gate order and layout).
         b_hh: Recurrent biases ``[K, gates * H]``.
+        w_out: Read-out weights ``[K, n_outputs, H]``.
+        b_out: Read-out biases ``[K, n_outputs]``.
         h0: Initial hidden states ``[K, batch, H]``.
         c0: Initial cell states ``[K, batch, H]`` (LSTM; ``None`` means zeros).
         projected: ``x`` already holds the input projections (better for many inputs).
 
     Returns:
-        ``(hs, h_last, c_last)``: hidden states ``h_1 .. h_T`` ``[K, batch, time, H]``, the last
-        hidden state ``[K, batch, H]`` and, for the LSTM, the last cell state (else ``None``);
-        on CPU, in the dtype of ``x``.
+        ``(y, h_last, c_last)``: outputs ``y_t = W_out h_t + b_out`` ``[K, batch, time,
+        n_outputs]`` for ``t = 1 .. T``, the last hidden state ``[K, batch, H]`` and, for the
+        LSTM, the last cell state (else ``None``); on CPU, in the dtype of ``x``.
     """
     empty = x.new_empty(0)
     if cell == "lstm" and c0 is None:
         c0 = torch.zeros_like(h0)
-    tensors = [t for t in (x, w_ih, b_ih, w_hh, b_hh, h0, c0) if t is not None]
+    tensors = [t for t in (x, w_ih, b_ih, w_hh, b_hh, w_out, b_out, h0, c0) if t is not None]
     need_grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
     if need_grad and x.requires_grad and x.shape[0] != w_hh.shape[0]:
         x = x.expand(w_hh.shape[0], *x.shape[1:])
-    hs, h_last, c_last = _Recurrence.apply(
+    y, h_last, c_last = _Surrogate.apply(
         kernels,
         cell,
         projected,
@@ -333,7 +334,9 @@ def fused_recurrence(
         empty if b_ih is None else b_ih,
         w_hh,
         b_hh,
+        w_out,
+        b_out,
         h0,
         empty if c0 is None else c0,
     )
-    return hs, h_last, c_last if cell == "lstm" else None
+    return y, h_last, c_last if cell == "lstm" else None

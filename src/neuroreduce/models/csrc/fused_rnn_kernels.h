@@ -1,5 +1,6 @@
 // Whole-sequence forward and backward of one member's small recurrent cell (RNN-tanh, LSTM,
-// GRU), written without torch so that it can be compiled and timed on its own.
+// GRU) and its linear read-out, written without torch so that it can be compiled and timed on
+// its own.
 //
 // The B sequences of a member run in blocks of L lanes (8 floats / 4 doubles: one 256-bit
 // vector, GCC/Clang vector extensions), so every operation of a step is one vector operation
@@ -9,7 +10,8 @@
 // + b_hn)); LSTM: i, f, g, o; RNN: tanh).
 //
 // Layouts (row-major, contiguous; G = gates, GH = G * H):
-//   x [B, T, I], h0/c0 [B, H], hs [B, T, H], w_ih [GH, I], b_ih [GH], w_hh [GH, H], b_hh [GH]
+//   x [B, T, I], h0/c0 [B, H], y [B, T, O], w_ih [GH, I], b_ih [GH], w_hh [GH, H], b_hh [GH],
+//   w_out [O, H], b_out [O]
 //   saved [Q, T, S * H, L] with Q = ceil(B / L) lane blocks and S = kSaved[cell]
 
 #pragma once
@@ -110,21 +112,24 @@ struct Member {
   const T* b_ih;  // [GH] (unused with proj)
   const T* w_hh;  // [GH, H]
   const T* b_hh;  // [GH]
+  const T* w_out;  // [O, H] read-out
+  const T* b_out;  // [O]
   const T* h0;    // [B, H]
   const T* c0;    // [B, H] (LSTM) or null
-  int64_t B, TT, I, H;
+  int64_t B, TT, I, H, O;
   bool proj;  // x already holds W_ih x + b_ih (done by the caller for many inputs)
 };
 
-// Forward of one member: writes hs [B, T, H], h_T [B, H], c_T [B, H] (LSTM), saved (or null).
+// Forward of one member: writes the read-out y [B, T, O] = h_t W_out^T + b_out, h_T [B, H],
+// c_T [B, H] (LSTM), saved (or null).
 // Time is the outer loop and lane blocks the inner one, so the blocks' independent steps overlap.
 template <typename T, int CELL>
-void forward_member(const Member<T>& m, T* hs, T* h_last, T* c_last, T* saved) {
+void forward_member(const Member<T>& m, T* y, T* h_last, T* c_last, T* saved) {
   using V = typename Vec<T>::type;
   constexpr int L = Vec<T>::L, G = kGates[CELL], S = kSaved[CELL];
-  const int64_t B = m.B, TT = m.TT, I = m.I, H = m.H, GH = G * H;
+  const int64_t B = m.B, TT = m.TT, I = m.I, H = m.H, O = m.O, GH = G * H;
   const int64_t Q = (B + L - 1) / L;
-  std::vector<V> hq(Q * H), cq(Q * H), xv(I), a(GH), an(H);
+  std::vector<V> hq(Q * H), cq(Q * H), xv(I), a(GH), an(H), yv(O);
   for (int64_t q = 0; q < Q; ++q) {
     const int64_t b0 = q * L, nb = B - b0 < L ? B - b0 : L;
     gather(m.h0 + b0 * H, H, nb, H, hq.data() + q * H);
@@ -194,7 +199,13 @@ void forward_member(const Member<T>& m, T* hs, T* h_last, T* c_last, T* saved) {
           }
         }
       }
-      scatter(hs + (b0 * TT + t) * H, TT * H, nb, H, h);
+      for (int64_t o = 0; o < O; ++o) {
+        V acc = V{} + m.b_out[o];
+        const T* w = m.w_out + o * H;
+        for (int64_t j = 0; j < H; ++j) acc += w[j] * h[j];
+        yv[o] = acc;
+      }
+      scatter(y + (b0 * TT + t) * O, TT * O, nb, O, yv.data());
     }
   }
   for (int64_t q = 0; q < Q; ++q) {
@@ -205,27 +216,40 @@ void forward_member(const Member<T>& m, T* hs, T* h_last, T* c_last, T* saved) {
 }
 
 // Gradients of one member (outputs overwritten): dx [B, T, I] (or null), dw_ih [GH, I] and
-// db_ih [GH] (both untouched with proj), dw_hh [GH, H], db_hh [GH], dh0 [B, H], dc0 [B, H]
-// (LSTM). dhs [B, T, H] is the loss gradient of hs; dh_last/dc_last [B, H] that of the final
-// states (or null).
+// db_ih [GH] (both untouched with proj), dw_hh [GH, H], db_hh [GH], dw_out [O, H], db_out [O],
+// dh0 [B, H], dc0 [B, H] (LSTM). dy [B, T, O] is the loss gradient of y; dh_last/dc_last
+// [B, H] that of the final states (or null); h_last [B, H] is the forward's final state.
 template <typename T, int CELL>
-void backward_member(const Member<T>& m, const T* saved, const T* dhs, const T* dh_last,
-                     const T* dc_last, T* dx, T* dw_ih, T* db_ih, T* dw_hh, T* db_hh, T* dh0,
-                     T* dc0) {
+void backward_member(const Member<T>& m, const T* saved, const T* dy, const T* h_last,
+                     const T* dh_last, const T* dc_last, T* dx, T* dw_ih, T* db_ih, T* dw_hh,
+                     T* db_hh, T* dw_out, T* db_out, T* dh0, T* dc0) {
   using V = typename Vec<T>::type;
   constexpr int L = Vec<T>::L, G = kGates[CELL], S = kSaved[CELL];
-  const int64_t B = m.B, TT = m.TT, I = m.I, H = m.H, GH = G * H;
+  const int64_t B = m.B, TT = m.TT, I = m.I, H = m.H, O = m.O, GH = G * H;
   const int64_t Q = (B + L - 1) / L;
   std::vector<V> acc_wih(GH * I, V{}), acc_bih(GH, V{}), acc_whh(GH * H, V{}), acc_bhh(GH, V{});
+  std::vector<V> acc_wo(O * H, V{}), acc_bo(O, V{}), dyv(O), hn(H);
   std::vector<V> dh(H), dc(H), dho(H), xv(I), hp(H), da(GH), dg(GH), dhp(H), dxv(I);
   for (int64_t q = 0; q < Q; ++q) {
     const int64_t b0 = q * L, nb = B - b0 < L ? B - b0 : L;
     for (int64_t j = 0; j < H; ++j) dh[j] = dc[j] = V{};
     if (dh_last) gather(dh_last + b0 * H, H, nb, H, dh.data());
+    gather(h_last + b0 * H, H, nb, H, hn.data());
     if (CELL == kLstm && dc_last) gather(dc_last + b0 * H, H, nb, H, dc.data());
     for (int64_t t = TT - 1; t >= 0; --t) {
       const T* s = saved + (q * TT + t) * S * H * L;
-      gather(dhs + (b0 * TT + t) * H, TT * H, nb, H, dho.data());
+      gather(dy + (b0 * TT + t) * O, TT * O, nb, O, dyv.data());
+      for (int64_t j = 0; j < H; ++j) dho[j] = V{};
+      for (int64_t o = 0; o < O; ++o) {
+        const V d = dyv[o];
+        acc_bo[o] += d;
+        V* aw = acc_wo.data() + o * H;
+        const T* w = m.w_out + o * H;
+        for (int64_t j = 0; j < H; ++j) {
+          aw[j] += d * hn[j];
+          dho[j] += w[j] * d;
+        }
+      }
       if (!m.proj) gather(m.x + (b0 * TT + t) * I, TT * I, nb, I, xv.data());
       for (int64_t j = 0; j < H; ++j) {
         V d = dho[j] + dh[j];
@@ -275,7 +299,10 @@ void backward_member(const Member<T>& m, const T* saved, const T* dhs, const T* 
         const T* u = m.w_hh + j * H;
         for (int64_t i = 0; i < H; ++i) dhp[i] += u[i] * gj;
       }
-      for (int64_t j = 0; j < H; ++j) dh[j] = dhp[j];
+      for (int64_t j = 0; j < H; ++j) {
+        dh[j] = dhp[j];
+        hn[j] = hp[j];
+      }
       if (dx && m.proj) {
         scatter(dx + (b0 * TT + t) * I, TT * I, nb, I, da.data());
       } else if (dx) {
@@ -295,6 +322,10 @@ void backward_member(const Member<T>& m, const T* saved, const T* dhs, const T* 
     for (int l = 0; l < L; ++l) sum += v[l];
     return sum;
   };
+  for (int64_t o = 0; o < O; ++o) {
+    db_out[o] = reduce(acc_bo[o]);
+    for (int64_t j = 0; j < H; ++j) dw_out[o * H + j] = reduce(acc_wo[o * H + j]);
+  }
   for (int64_t j = 0; j < GH; ++j) {
     db_hh[j] = reduce(acc_bhh[j]);
     if (!m.proj) {
