@@ -1,51 +1,137 @@
-"""Surrogate inference time for one 1001-step trial, and (optionally) the NEURON run it replaces.
+"""Surrogate inference cost vs the NEURON run it replaces, step API cost, ONNX Runtime vs torch.
 
-Times a GRU-4 (4 inputs -> 4 outputs, the paper's recommended size) on a 500 ms trial at
-0.5 ms (1001 steps) at batch 1 and batch 1000, under ``torch.no_grad`` on CPU. With ``--neuron``
-and the C. elegans simulator available (``neuroreduce.simulators.celegans``), also times the
-FCM network in NEURON on the same currents and prints the ratio; without it the script says so
-and prints the surrogate numbers only.
+Trains a GRU-4 (4 inputs -> 4 outputs, the paper's recommended size) for one epoch on a small
+toy dataset (the cost of inference does not depend on the weights), exports it with
+:mod:`neuroreduce.export` and times, on CPU with 1 thread (torch and ONNX Runtime alike), a
+500 ms trial at 0.5 ms (1001 steps), inputs in nA and outputs in mV (normalisation included):
 
-    python benchmarks/bench_inference.py
-    python benchmarks/bench_inference.py --neuron       # needs NEURON + c302 (builds once)
+- whole-sequence forward at batch 1 and batch 1000 (torch eager, TorchScript, ONNX Runtime);
+- the stateful step API (one call per 0.5 ms step, batch 1): torch eager, TorchScript, and the
+  ONNX ``step`` graph in ONNX Runtime.
+
+With ``--neuron`` it also runs the c302 FCM network in NEURON (``CelegansSimulator`` through
+``pipeline.run_simulator``, default parameter set, integration dt 0.05 ms) on 1 and 3 trials in
+the same run, and prints the speed-ups side by side: per trial vs batch 1, and 1000 trials
+(1000 x NEURON's measured per-trial cost, serial; running them takes ~45 min) vs batch 1000.
+
+    python benchmarks/bench_inference.py               # surrogate only (~30 s)
+    python benchmarks/bench_inference.py --neuron      # + NEURON (builds the network twice)
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from neuroreduce.errors import NeuroreduceError
-from neuroreduce.models import build_model, count_parameters
 
 N_TIME = 1001  # 500 ms at 0.5 ms, both ends included
+N_BATCH = 1000
 
 
-def time_surrogate(model: torch.nn.Module, batch: int, repeats: int) -> float:
-    """Median seconds of one forward pass over ``batch`` trials of ``N_TIME`` steps."""
-    x = torch.randn(batch, N_TIME, model.n_inputs)
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    """Median seconds of ``fn()`` after one warm-up call."""
+    fn()
     times = []
-    with torch.no_grad():
-        model(x)  # warm-up
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - start)
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def time_neuron(currents: np.ndarray) -> tuple[float, float] | str:
-    """(seconds for 1 trial incl. network set-up, marginal seconds per further trial) or why not."""
-    if importlib.util.find_spec("neuroreduce.simulators.celegans") is None:
-        return "neuroreduce.simulators.celegans is not available"
+def trained_run(folder: Path, hidden: int) -> Path:
+    """A GRU-``hidden`` trained for one epoch on a toy 4 -> 4 dataset (12 trials x 1001)."""
+    from neuroreduce.datasets.dataset import Dataset
+    from neuroreduce.simulators.toy import LinearToySimulator, ToyConfig
+    from neuroreduce.training import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    currents = np.abs(rng.normal(0.0, 0.5, size=(12, N_TIME, 4))).astype(np.float32)
+    outputs = LinearToySimulator(ToyConfig()).run(currents, dt_out_ms=0.5)
+    split = np.array([0] * 8 + [1] * 2 + [2] * 2)
+    names = ("PLML", "PLMR", "AVBL", "AVBR"), ("DB1", "LUAL", "PVR", "VB1")
+    ds = Dataset(currents, outputs, 0.5, *names, split=split)
+    run = folder / "run"
+    train(ds, TrainConfig(model="gru", hidden=hidden, epochs=1, batch_size=8), run, progress=False)
+    return run
+
+
+def time_surrogates(run: Path, folder: Path) -> dict[str, float]:
+    """Seconds per call of every surrogate variant (keys name the variant)."""
+    import onnxruntime as ort
+
+    from neuroreduce.export import deployable, export_onnx, export_torchscript
+
+    eager = deployable(run)
+    scripted = torch.jit.load(str(export_torchscript(run, folder / "m.pt")))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    sessions = {
+        mode: ort.InferenceSession(
+            str(export_onnx(run, folder / f"{mode}.onnx", mode=mode)),
+            options,
+            providers=["CPUExecutionProvider"],
+        )
+        for mode in ("sequence", "step")
+    }
+    rng = np.random.default_rng(1)
+    x1 = np.abs(rng.normal(0, 0.5, size=(1, N_TIME, 4))).astype(np.float32)
+    xb = np.abs(rng.normal(0, 0.5, size=(N_BATCH, N_TIME, 4))).astype(np.float32)
+    t1, tb = torch.from_numpy(x1), torch.from_numpy(xb)
+    out: dict[str, float] = {}
+    with torch.no_grad():
+        for name, module in (("torch", eager), ("torchscript", scripted)):
+            out[f"{name} batch 1"] = median_time(lambda m=module: m(t1), 20)
+            out[f"{name} batch {N_BATCH}"] = median_time(lambda m=module: m(tb), 3)
+
+            def stepping(m: torch.nn.Module = module) -> None:
+                state = m.init(1)
+                for t in range(N_TIME):
+                    _, state = m.step(t1[:, t], state)
+
+            out[f"{name} step"] = median_time(stepping, 3) / N_TIME
+    seq = sessions["sequence"]
+    out["onnxruntime batch 1"] = median_time(lambda: seq.run(None, {"x": x1}), 20)
+    out[f"onnxruntime batch {N_BATCH}"] = median_time(lambda: seq.run(None, {"x": xb}), 3)
+    step = sessions["step"]
+
+    def ort_stepping() -> None:
+        h = np.zeros((1, eager.hidden), np.float32)
+        for t in range(N_TIME):
+            _, h = step.run(None, {"x": x1[:, t], "h": h})
+
+    out["onnxruntime step"] = median_time(ort_stepping, 3) / N_TIME
+    # the step API run as a loop must equal the whole-sequence forward
+    with torch.no_grad():
+        state, ys = eager.init(1), []
+        for t in range(N_TIME):
+            y, state = eager.step(t1[:, t], state)
+            ys.append(y)
+        err = (torch.stack(ys, 1) - eager(t1)).abs().max().item()
+        ort_err = max(
+            float(np.abs(seq.run(None, {"x": x})[0] - eager(torch.from_numpy(x)).numpy()).max())
+            for x in (x1, xb[:8])
+        )
+    out["max |step - forward| (mV)"] = err
+    out["max |onnxruntime - torch| (mV)"] = ort_err
+    return out
+
+
+def time_neuron() -> tuple[float, float] | str:
+    """(seconds for 1 trial incl. network set-up, seconds per further trial) or why not."""
     from neuroreduce.pipeline import SimulationSettings, run_simulator
     from neuroreduce.scenarios import get_scenario
 
+    rng = np.random.default_rng(0)
+    currents = np.abs(rng.normal(0.0, 0.002, size=(3, N_TIME, 4)))  # nA, a few pA
     scenario = get_scenario("fcm")
     settings = SimulationSettings(workers=1)
     try:
@@ -56,7 +142,7 @@ def time_neuron(currents: np.ndarray) -> tuple[float, float] | str:
         start = time.perf_counter()
         run_simulator(scenario, currents[:3], dt_out_ms=0.5, settings=settings, progress=False)
         three = time.perf_counter() - start
-    except NeuroreduceError as exc:
+    except (NeuroreduceError, ImportError) as exc:
         return f"NEURON run failed: {exc}"
     return one, (three - one) / 2
 
@@ -64,37 +150,47 @@ def time_neuron(currents: np.ndarray) -> tuple[float, float] | str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--neuron", action="store_true", help="also time the NEURON network")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--hidden", type=int, default=4)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = build_model("gru", n_inputs=4, n_outputs=4, hidden=args.hidden).eval()
-    one = time_surrogate(model, 1, repeats=30)
-    many = time_surrogate(model, 1000, repeats=3)
+    big = f"batch {N_BATCH}"
+    with tempfile.TemporaryDirectory() as tmp:
+        run = trained_run(Path(tmp), args.hidden)
+        res = time_surrogates(run, Path(tmp))
+    print(f"GRU-{args.hidden} surrogate, {N_TIME} steps (500 ms at 0.5 ms), nA -> mV, 1 thread")
     print(
-        f"GRU-{args.hidden} ({count_parameters(model)} parameters), {N_TIME} steps, "
-        f"{args.threads} thread(s)"
+        f"{'':<14}{'batch 1 (ms)':>14}{f'batch {N_BATCH} (s)':>18}{'per trial (ms)':>16}"
+        f"{'step API (us/step)':>20}"
     )
-    print(f"  batch 1:    {one * 1e3:8.2f} ms per trial")
-    print(f"  batch 1000: {many:8.3f} s  ({many / 1000 * 1e3:.3f} ms per trial)")
+    for name in ("torch", "torchscript", "onnxruntime"):
+        one, many, step = (res[f"{name} {k}"] for k in ("batch 1", f"batch {N_BATCH}", "step"))
+        print(
+            f"{name:<14}{one * 1e3:>14.2f}{many:>18.3f}{many / N_BATCH * 1e3:>16.4f}"
+            f"{step * 1e6:>20.1f}"
+        )
+    ratios = {k: res[f"onnxruntime {k}"] / res[f"torch {k}"] for k in ("batch 1", big, "step")}
+    print("onnxruntime / torch time: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+    print(
+        f"checks: max |step - forward| {res['max |step - forward| (mV)']:.1e} mV, "
+        f"max |onnxruntime - torch| {res['max |onnxruntime - torch| (mV)']:.1e} mV"
+    )
     if not args.neuron:
         return
-    rng = np.random.default_rng(0)
-    currents = np.abs(rng.normal(0.0, 0.002, size=(3, N_TIME, 4)))  # nA, a few pA
-    result = time_neuron(currents)
+    result = time_neuron()
     if isinstance(result, str):
         print(f"NEURON: skipped ({result})")
         return
     first, per_trial = result
     print(
-        f"NEURON FCM network: {first:.2f} s for 1 trial (with set-up), {per_trial:.2f} s per "
-        "further trial"
+        f"NEURON c302 FCM network: {first:.2f} s for 1 trial (incl. network set-up), "
+        f"{per_trial:.2f} s per further trial; {N_BATCH} trials = {N_BATCH * per_trial:.0f} s "
+        "(extrapolated, serial)"
     )
-    print(
-        f"  surrogate speed-up per trial: {per_trial / one:.0f}x at batch 1, "
-        f"{per_trial / (many / 1000):.0f}x at batch 1000"
-    )
+    print(f"{'speed-up vs NEURON':<22}{'1 trial (batch 1)':>20}{f'{N_BATCH} trials (batched)':>26}")
+    for name in ("torch", "torchscript", "onnxruntime"):
+        one, many = res[f"{name} batch 1"], res[f"{name} batch {N_BATCH}"]
+        print(f"{name:<22}{per_trial / one:>19,.0f}x{N_BATCH * per_trial / many:>25,.0f}x")
 
 
 if __name__ == "__main__":
