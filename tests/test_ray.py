@@ -102,3 +102,20 @@ def test_ray_simulation_equals_a_serial_run(ray_backend: Backend) -> None:
     serial = simulate_many(config, cur, dt_out_ms=0.5, workers=0, progress=False)
     np.testing.assert_array_equal(remote, serial)
     assert np.abs(serial - serial[:, :1]).max() > 1.0
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_its_trials_as_ray_tasks(ray_backend: Backend, tmp_path: Path) -> None:
+    from neuroreduce.pipeline import simulate
+    from neuroreduce.sweeps import parse_sweep, run_sweep
+
+    data = tmp_path / "toy.h5"
+    simulate("toy", n_stimuli=9, dt_out_ms=2.0, seed=0, out=data, progress=False)
+    spec = parse_sweep({
+        "dataset": {"path": str(data)},
+        "search": {"hidden": [2, 3], "epochs": 2, "batch_size": 4},
+        "sweep": {"trials": 2, "seeds_per_trial": 2, "pruner": "median"},
+    })
+    result = run_sweep(spec, tmp_path / "sweep", backend=ray_backend, progress=False)
+    assert result.counts["complete"] + result.counts["pruned"] == 2 and not result.errors
+    assert result.best is not None and np.isfinite(result.best["test_rmse"]["mean"])

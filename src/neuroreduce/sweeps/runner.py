@@ -103,11 +103,11 @@ def run_sweep(
     target = spec.trials if trials is None else trials
     if not isinstance(target, int) or target < 1:
         raise ConfigError(f"trials must be an integer >= 1, got {target!r}")
-    dataset_path = _dataset_path(spec, out, backend)
     url = spec.storage or f"sqlite:///{(out / DB_FILE).resolve()}"
     pruner_spec = (spec.pruner, spec.pruner_warmup_epochs, spec.pruner_startup_trials)
     with _quiet(optuna):
         study = _open_study(optuna, spec, url, pruner_spec)
+        dataset_path = _dataset_path(spec, out, backend)
         _requeue_interrupted(optuna, study)
         errors: list[str] = []
         done = _count(optuna, study, "COMPLETE") + _count(optuna, study, "PRUNED")
