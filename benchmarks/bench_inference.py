@@ -5,7 +5,8 @@ toy dataset (the cost of inference does not depend on the weights), exports it w
 :mod:`neuroreduce.export` and times, on CPU with 1 thread (torch and ONNX Runtime alike), a
 500 ms trial at 0.5 ms (1001 steps), inputs in nA and outputs in mV (normalisation included):
 
-- whole-sequence forward at batch 1 and batch 1000 (torch eager, TorchScript, ONNX Runtime);
+- whole-sequence forward at batch 1 and batch 1000 (torch eager, TorchScript, ONNX Runtime,
+  and `predict()` on the run, the library's batch path);
 - the stateful step API (one call per 0.5 ms step, batch 1): torch eager, TorchScript, and the
   ONNX ``step`` graph in ONNX Runtime.
 
@@ -69,6 +70,7 @@ def time_surrogates(run: Path, folder: Path) -> dict[str, float]:
     import onnxruntime as ort
 
     from neuroreduce.export import deployable, export_onnx, export_torchscript
+    from neuroreduce.training import load_run, predict
 
     eager = deployable(run)
     scripted = torch.jit.load(str(export_torchscript(run, folder / "m.pt")))
@@ -98,6 +100,9 @@ def time_surrogates(run: Path, folder: Path) -> dict[str, float]:
                     _, state = m.step(t1[:, t], state)
 
             out[f"{name} step"] = median_time(stepping, 3) / N_TIME
+    trained = load_run(run)  # predict(): the library's batch path (SurrogateEnsemble, numpy I/O)
+    out["predict() batch 1"] = median_time(lambda: predict(trained, x1), 20)
+    out[f"predict() batch {N_BATCH}"] = median_time(lambda: predict(trained, xb), 3)
     seq = sessions["sequence"]
     out["onnxruntime batch 1"] = median_time(lambda: seq.run(None, {"x": x1}), 20)
     out[f"onnxruntime batch {N_BATCH}"] = median_time(lambda: seq.run(None, {"x": xb}), 3)
@@ -163,11 +168,12 @@ def main() -> None:
         f"{'':<14}{'batch 1 (ms)':>14}{f'batch {N_BATCH} (s)':>18}{'per trial (ms)':>16}"
         f"{'step API (us/step)':>20}"
     )
-    for name in ("torch", "torchscript", "onnxruntime"):
-        one, many, step = (res[f"{name} {k}"] for k in ("batch 1", f"batch {N_BATCH}", "step"))
+    for name in ("torch", "torchscript", "onnxruntime", "predict()"):
+        one, many = res[f"{name} batch 1"], res[f"{name} {big}"]
+        step = res.get(f"{name} step")
         print(
             f"{name:<14}{one * 1e3:>14.2f}{many:>18.3f}{many / N_BATCH * 1e3:>16.4f}"
-            f"{step * 1e6:>20.1f}"
+            + (f"{step * 1e6:>20.1f}" if step is not None else f"{'-':>20}")
         )
     ratios = {k: res[f"onnxruntime {k}"] / res[f"torch {k}"] for k in ("batch 1", big, "step")}
     print("onnxruntime / torch time: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
@@ -188,7 +194,7 @@ def main() -> None:
         "(extrapolated, serial)"
     )
     print(f"{'speed-up vs NEURON':<22}{'1 trial (batch 1)':>20}{f'{N_BATCH} trials (batched)':>26}")
-    for name in ("torch", "torchscript", "onnxruntime"):
+    for name in ("torch", "torchscript", "onnxruntime", "predict()"):
         one, many = res[f"{name} batch 1"], res[f"{name} batch {N_BATCH}"]
         print(f"{name:<22}{per_trial / one:>19,.0f}x{N_BATCH * per_trial / many:>25,.0f}x")
 
