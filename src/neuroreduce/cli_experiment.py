@@ -7,6 +7,7 @@ Each command calls one library function of :mod:`neuroreduce.experiments.runner`
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -93,7 +94,7 @@ def _count(spec: Any) -> str:
 def _show_one(spec: Any, out_dir: Path) -> None:
     out.print(f"\n[bold]{spec.name}[/]: {spec.title or '(no title)'} -> {out_dir}")
     out.print(f"seeds {list(spec.seeds)}; metrics {', '.join(spec.metrics)}; "
-              f"{_count(spec)}; data cache {out_dir / spec.data_dir}")
+              f"{_count(spec)}; data cache {os.path.normpath(out_dir / spec.data_dir)}")
     data = Table(title="datasets")
     for col in ("name", "role", "settings", "file"):
         data.add_column(col)
@@ -122,11 +123,7 @@ def _show_one(spec: Any, out_dir: Path) -> None:
 
 
 def _print_results(out_dir: Path) -> None:
-    suite = out_dir / "suite.json"
-    folders = [out_dir]
-    if suite.is_file():
-        folders = [out_dir / m["folder"] for m in json.loads(suite.read_text())["experiments"]]
-    for folder in folders:
+    for folder in _experiment_folders(out_dir):
         path = folder / "results.json"
         if not path.is_file():
             continue
@@ -135,6 +132,14 @@ def _print_results(out_dir: Path) -> None:
         for f in data.get("failed", []):
             err.print(f"[red]failed[/] {f['key']}: {f['error']}", highlight=False)
     out.print(f"results: {out_dir}")
+
+
+def _experiment_folders(folder: Path) -> list[Path]:
+    suite = folder / "suite.json"
+    if not suite.is_file():
+        return [folder]
+    members = json.loads(suite.read_text())["experiments"]
+    return [f for m in members for f in _experiment_folders(folder / m["folder"])]
 
 
 def _results_table(data: dict[str, Any], folder: Path) -> None:

@@ -120,30 +120,35 @@ def run_experiment(
     spec = path_or_spec if isinstance(path_or_spec, ExperimentSpec) else load_experiment(
         path_or_spec)
     out = Path(out_dir)
-    if not spec.is_suite:
-        failures = _run_one(spec, out, backend=backend, resume=resume, progress=progress)
-        if failures:
-            raise CellsFailedError(out, failures)
-        return out
+    run = _run_suite if spec.is_suite else _run_one
+    failures = run(spec, out, backend=backend, resume=resume, progress=progress)
+    if failures:
+        raise CellsFailedError(out, failures)
+    return out
+
+
+def _run_suite(
+    spec: ExperimentSpec, out: Path, *, backend: Backend, resume: bool, progress: bool
+) -> dict[str, str]:
+    """Run every member of a suite into ``out/<name>``; returns ``{"name/key": error}``."""
     _check_folder(out, spec, resume=resume, marker=SUITE_JSON)
     _write_source(out, spec)
     started = _now()
     t0 = time.perf_counter()
     failures, members = {}, []
     for member in spec.include:
-        member_failures = _run_one(member, out / member.name, backend=backend, resume=resume,
-                                   progress=progress)
+        run = _run_suite if member.is_suite else _run_one
+        member_failures = run(member, out / member.name, backend=backend, resume=resume,
+                              progress=progress)
         failures.update({f"{member.name}/{k}": v for k, v in member_failures.items()})
-        members.append({"name": member.name, "folder": member.name,
+        members.append({"name": member.name, "folder": member.name, "suite": member.is_suite,
                         "failed": sorted(member_failures)})
     write_json_atomic(out / SUITE_JSON, {
         "suite": spec.name, "title": spec.title, "source": str(spec.source),
         "experiments": members, "started": started, "finished": _now(),
         "wall_s": time.perf_counter() - t0, "backend": asdict(backend),
     })
-    if failures:
-        raise CellsFailedError(out, failures)
-    return out
+    return failures
 
 
 def make_report(exp_dir: str | Path) -> list[Path]:
@@ -157,7 +162,7 @@ def make_report(exp_dir: str | Path) -> list[Path]:
     exp_dir = Path(exp_dir)
     if (exp_dir / SUITE_JSON).is_file():
         suite = _read_json(exp_dir / SUITE_JSON)
-        return [make_experiment_report(exp_dir / m["folder"]) for m in suite["experiments"]]
+        return [page for m in suite["experiments"] for page in make_report(exp_dir / m["folder"])]
     if not (exp_dir / RESOLVED_JSON).is_file():
         raise CheckpointError(f"{exp_dir} holds no experiment run (no {RESOLVED_JSON}); pass the "
                               "folder `neuroreduce experiment run` wrote")
