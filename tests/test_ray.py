@@ -89,19 +89,17 @@ def test_ray_runs_the_initializer_and_retries_killed_workers(
         "x": (True, "x done"), "y": (True, "y done")}
 
 
+def _pid(_: object) -> int:
+    return os.getpid()
+
+
 @pytest.mark.slow
-def test_ray_simulation_equals_a_serial_run(ray_backend: Backend) -> None:
-    from test_parallel import SHORT, _currents
-
-    from neuroreduce.simulators.celegans import CelegansConfig
-    from neuroreduce.simulators.parallel import simulate_many
-
-    config = CelegansConfig(scenario=SHORT)
-    cur = _currents(3)
-    remote = simulate_many(config, cur, dt_out_ms=0.5, backend=ray_backend, progress=False)
-    serial = simulate_many(config, cur, dt_out_ms=0.5, workers=0, progress=False)
-    np.testing.assert_array_equal(remote, serial)
-    assert np.abs(serial - serial[:, :1]).max() > 1.0
+def test_isolated_tasks_get_worker_processes_of_their_own(ray_backend: Backend) -> None:
+    shared = {o.value for o in run_tasks(_pid, {"a": 0, "b": 1}, ray_backend, progress=False)}
+    isolated = {o.value for o in run_tasks(_pid, {"a": 0, "b": 1}, ray_backend, progress=False,
+                                           initializer=_setup, init_arg=1, isolate=True)}
+    assert shared and isolated and not shared & isolated
+    assert os.getpid() not in shared | isolated
 
 
 @pytest.mark.slow
@@ -119,3 +117,18 @@ def test_a_sweep_runs_its_trials_as_ray_tasks(ray_backend: Backend, tmp_path: Pa
     result = run_sweep(spec, tmp_path / "sweep", backend=ray_backend, progress=False)
     assert result.counts["complete"] + result.counts["pruned"] == 2 and not result.errors
     assert result.best is not None and np.isfinite(result.best["test_rmse"]["mean"])
+
+
+@pytest.mark.slow
+def test_ray_simulation_equals_a_serial_run(ray_backend: Backend) -> None:
+    from test_parallel import SHORT, _currents
+
+    from neuroreduce.simulators.celegans import CelegansConfig
+    from neuroreduce.simulators.parallel import simulate_many
+
+    config = CelegansConfig(scenario=SHORT)
+    cur = _currents(3)
+    remote = simulate_many(config, cur, dt_out_ms=0.5, backend=ray_backend, progress=False)
+    serial = simulate_many(config, cur, dt_out_ms=0.5, workers=0, progress=False)
+    np.testing.assert_array_equal(remote, serial)
+    assert np.abs(serial - serial[:, :1]).max() > 1.0

@@ -123,8 +123,10 @@ def run_tasks(
         initializer: Module-level function run once per worker process before its tasks, with
             ``init_arg`` (e.g. build a simulator). Its exception fails that worker's tasks.
         init_arg: Picklable argument of ``initializer``.
-        isolate: Local backend: run in a child process even with 1 worker (for code that must
-            not run in this process, e.g. loading NEURON mechanisms).
+        isolate: For code that must not share a process with other work (e.g. NEURON, which
+            loads one compiled model per process): locally, run in a child process even with
+            1 worker; on Ray, use worker processes reserved for this ``(initializer,
+            init_arg)`` (a runtime environment of their own).
 
     Yields:
         One :class:`TaskOutcome` per task, in order of completion (in key order when run in
@@ -142,7 +144,7 @@ def run_tasks(
         return
     with _progress(progress, len(payloads), description) as advance:
         if backend.kind == "ray":
-            runner = _run_ray(fn, payloads, backend, initializer, init_arg)
+            runner = _run_ray(fn, payloads, backend, initializer, init_arg, isolate)
         elif backend.workers == 1 and not isolate:
             runner = _run_inline(fn, payloads, initializer, init_arg)
         else:
@@ -423,6 +425,7 @@ def _run_ray(
     backend: Backend,
     initializer: Callable[[Any], None] | None,
     init_arg: Any,
+    isolate: bool,
 ) -> Iterator[TaskOutcome]:
     ray = ensure_ray(backend)
     from ray.exceptions import (
@@ -435,9 +438,13 @@ def _run_ray(
 
     died = (NodeDiedError, OutOfMemoryError, WorkerCrashedError)
 
-    remote = ray.remote(num_cpus=1, max_retries=backend.max_retries, retry_exceptions=False)(
-        _ray_call
-    )
+    options: dict[str, Any] = {"num_cpus": 1, "max_retries": backend.max_retries,
+                               "retry_exceptions": False}
+    if isolate:  # Ray keeps separate worker processes per runtime environment
+        tag = hashlib.sha256(pickle.dumps((initializer, init_arg))).hexdigest()[:16]
+        env = dict(ray.get_runtime_context().runtime_env.get("env_vars") or {})
+        options["runtime_env"] = {"env_vars": {**env, "NEUROREDUCE_ISOLATE": tag}}
+    remote = ray.remote(**options)(_ray_call)
     fn_ref = ray.put(fn)  # top-level object refs are resolved by Ray before the call
     init_ref = ray.put(init_arg)
     refs = {remote.remote(fn_ref, payload, initializer, init_ref): key
