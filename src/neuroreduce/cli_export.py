@@ -20,7 +20,7 @@ def export(
     member: Annotated[int, typer.Option(help="Ensemble member (seed index), 0-based.")] = 0,
     mode: Annotated[
         str,
-        typer.Option(help="ONNX graph: sequence (x[batch,time,in] -> y) or step (state in/out)."),
+        typer.Option(help="ONNX graph: sequence (whole trials) or step (one dt, state in/out)."),
     ] = "sequence",
 ) -> None:
     """Export one surrogate (inputs nA -> outputs mV) with a metadata JSON next to it."""
