@@ -178,6 +178,8 @@ def test_rerun_skips_finished_cells(toy_run) -> None:
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing retrained or rewritten
     run = json.loads((toy_run / "run.json").read_text())
     assert run["resumed"] and run["cells_run"] == 0 and run["cells_skipped"] == 2
+    assert len(run["previous_runs"]) == 1 and run["previous_runs"][0]["cells_run"] == 2
+    assert run["total_wall_s"] > run["previous_runs"][0]["wall_s"] > 0
     assert rows_of(toy_run) == before
 
 

@@ -205,15 +205,21 @@ def _run_one(
     })
     write_text_atomic(out / RESULTS_CSV, _csv(columns, rows))
 
+    previous = _previous_runs(out)
     run_info = {
         "experiment": spec.name, "started": started, "backend": asdict(backend),
         "resumed": resumed, "cells": len(spec.cells), "cells_run": len(todo),
         "cells_skipped": len(spec.cells) - len(todo), "failed": dict(failures),
+        "cells_wall_s_sum": sum((r["wall_train_s"] or 0) + (r["wall_evaluate_s"] or 0)
+                                for r in rows),
         "python": sys.version.split()[0], "host": socket.gethostname(),
+        "previous_runs": previous,
     }
 
     def write_run(finished: bool) -> None:
-        info = {**run_info, "phases_s": dict(phases), "wall_s": time.perf_counter() - t_start}
+        wall = time.perf_counter() - t_start
+        info = {**run_info, "phases_s": dict(phases), "wall_s": wall,
+                "total_wall_s": wall + sum(p.get("wall_s", 0.0) for p in previous)}
         if finished:
             info["finished"] = _now()
         write_json_atomic(out / RUN_JSON, info)
@@ -259,6 +265,16 @@ def _check_folder(out: Path, spec: ExperimentSpec, *, resume: bool, marker: str)
         if name != spec.name:
             raise CheckpointError(f"{out} holds experiment {name!r}, not {spec.name!r}; choose "
                                   "another -o folder")
+
+
+def _previous_runs(out: Path) -> list[dict[str, Any]]:
+    """Earlier invocations in ``out`` (from its ``run.json``): start, end, wall_s, cells run."""
+    try:
+        old = json.loads((out / RUN_JSON).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    keep = ("started", "finished", "wall_s", "cells_run", "backend")
+    return [*old.get("previous_runs", []), {k: old.get(k) for k in keep}]
 
 
 def _write_source(out: Path, spec: ExperimentSpec) -> None:
