@@ -228,8 +228,41 @@ void backward_member(const Member<T>& m, const T* saved, const T* dy, const T* h
   const int64_t B = m.B, TT = m.TT, I = m.I, H = m.H, O = m.O, GH = G * H;
   const int64_t Q = (B + L - 1) / L;
   std::vector<V> acc_wih(GH * I, V{}), acc_bih(GH, V{}), acc_whh(GH * H, V{}), acc_bhh(GH, V{});
-  std::vector<V> acc_wo(O * H, V{}), acc_bo(O, V{}), dyv(O), hn(H);
-  std::vector<V> dh(H), dc(H), dho(H), xv(I), hp(H), da(GH), dg(GH), dhp(H), dxv(I);
+  std::vector<V> acc_wo(O * H, V{}), acc_bo(O, V{}), hn(H);
+  std::vector<V> dh(H), dc(H), dho(H), dhp(H), dxv(I);
+  // The weight gradients are sums over steps of outer products; the operands of kC steps are
+  // kept and summed in one go (kC fused multiply-adds per accumulator load and store).
+  constexpr int kC = 8;
+  std::vector<V> c_dy(kC * O), c_hn(kC * H), c_x(kC * I), c_hp(kC * H), c_da(kC * GH),
+      c_dg(kC * GH);
+  int nc = 0;
+  auto outer = [](V* acc, const V* a, int64_t na, const V* b, int64_t nbv, int n) {
+    for (int64_t r = 0; r < na; ++r) {
+      for (int64_t col = 0; col < nbv; ++col) {
+        V sum = acc[r * nbv + col];
+        for (int c = 0; c < n; ++c) sum += a[c * na + r] * b[c * nbv + col];
+        acc[r * nbv + col] = sum;
+      }
+    }
+  };
+  auto colsum = [](V* acc, const V* a, int64_t na, int n) {
+    for (int64_t r = 0; r < na; ++r) {
+      V sum = acc[r];
+      for (int c = 0; c < n; ++c) sum += a[c * na + r];
+      acc[r] = sum;
+    }
+  };
+  auto flush = [&]() {
+    colsum(acc_bo.data(), c_dy.data(), O, nc);
+    outer(acc_wo.data(), c_dy.data(), O, c_hn.data(), H, nc);
+    colsum(acc_bhh.data(), c_dg.data(), GH, nc);
+    outer(acc_whh.data(), c_dg.data(), GH, c_hp.data(), H, nc);
+    if (!m.proj) {
+      colsum(acc_bih.data(), c_da.data(), GH, nc);
+      outer(acc_wih.data(), c_da.data(), GH, c_x.data(), I, nc);
+    }
+    nc = 0;
+  };
   for (int64_t q = 0; q < Q; ++q) {
     const int64_t b0 = q * L, nb = B - b0 < L ? B - b0 : L;
     for (int64_t j = 0; j < H; ++j) dh[j] = dc[j] = V{};
@@ -238,19 +271,19 @@ void backward_member(const Member<T>& m, const T* saved, const T* dy, const T* h
     if (CELL == kLstm && dc_last) gather(dc_last + b0 * H, H, nb, H, dc.data());
     for (int64_t t = TT - 1; t >= 0; --t) {
       const T* s = saved + (q * TT + t) * S * H * L;
-      gather(dy + (b0 * TT + t) * O, TT * O, nb, O, dyv.data());
+      V* dyv = c_dy.data() + nc * O;
+      V* hp = c_hp.data() + nc * H;
+      V* da = c_da.data() + nc * GH;
+      V* dg = c_dg.data() + nc * GH;
+      for (int64_t j = 0; j < H; ++j) c_hn[nc * H + j] = hn[j];
+      gather(dy + (b0 * TT + t) * O, TT * O, nb, O, dyv);
       for (int64_t j = 0; j < H; ++j) dho[j] = V{};
       for (int64_t o = 0; o < O; ++o) {
         const V d = dyv[o];
-        acc_bo[o] += d;
-        V* aw = acc_wo.data() + o * H;
         const T* w = m.w_out + o * H;
-        for (int64_t j = 0; j < H; ++j) {
-          aw[j] += d * hn[j];
-          dho[j] += w[j] * d;
-        }
+        for (int64_t j = 0; j < H; ++j) dho[j] += w[j] * d;
       }
-      if (!m.proj) gather(m.x + (b0 * TT + t) * I, TT * I, nb, I, xv.data());
+      if (!m.proj) gather(m.x + (b0 * TT + t) * I, TT * I, nb, I, c_x.data() + nc * I);
       for (int64_t j = 0; j < H; ++j) {
         V d = dho[j] + dh[j];
         if (CELL == kRnn) {
@@ -287,15 +320,7 @@ void backward_member(const Member<T>& m, const T* saved, const T* dy, const T* h
         }
       }
       for (int64_t j = 0; j < GH; ++j) {
-        const V dj = da[j], gj = dg[j];
-        acc_bhh[j] += gj;
-        if (!m.proj) {
-          acc_bih[j] += dj;
-          V* aw = acc_wih.data() + j * I;
-          for (int64_t i = 0; i < I; ++i) aw[i] += dj * xv[i];
-        }
-        V* au = acc_whh.data() + j * H;
-        for (int64_t i = 0; i < H; ++i) au[i] += gj * hp[i];
+        const V gj = dg[j];
         const T* u = m.w_hh + j * H;
         for (int64_t i = 0; i < H; ++i) dhp[i] += u[i] * gj;
       }
@@ -304,7 +329,7 @@ void backward_member(const Member<T>& m, const T* saved, const T* dy, const T* h
         hn[j] = hp[j];
       }
       if (dx && m.proj) {
-        scatter(dx + (b0 * TT + t) * I, TT * I, nb, I, da.data());
+        scatter(dx + (b0 * TT + t) * I, TT * I, nb, I, da);
       } else if (dx) {
         for (int64_t i = 0; i < I; ++i) dxv[i] = V{};
         for (int64_t j = 0; j < GH; ++j) {
@@ -313,7 +338,9 @@ void backward_member(const Member<T>& m, const T* saved, const T* dy, const T* h
         }
         scatter(dx + (b0 * TT + t) * I, TT * I, nb, I, dxv.data());
       }
+      if (++nc == kC) flush();
     }
+    flush();
     scatter(dh0 + b0 * H, H, nb, H, dh.data());
     if (CELL == kLstm) scatter(dc0 + b0 * H, H, nb, H, dc.data());
   }
