@@ -15,13 +15,21 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from neuroreduce.errors import ConfigError
-from neuroreduce.training.config import TrainConfig
+from neuroreduce.experiments.grid import (
+    Cell,
+    GridBlock,
+    check_keys,
+    expand_grid,
+    parse_block,
+    train_config,
+    training_keys,
+)
 
 #: Sections of an experiment file.
 SECTIONS: tuple[str, ...] = ("experiment", "datasets", "training", "grid", "evaluate", "analysis")
@@ -31,98 +39,15 @@ EXPERIMENT_KEYS: tuple[str, ...] = (
 )
 #: Keys of a suite's ``[experiment]`` (a suite has no other section).
 SUITE_KEYS: tuple[str, ...] = ("name", "title", "description", "include")
-#: TrainConfig fields set per cell by the grid and the seeds, so not allowed in ``[training]``.
-CELL_FIELDS: tuple[str, ...] = ("model", "hidden", "seeds")
-#: The list-valued axes of a ``[[grid]]`` block (besides ``inputs``).
-GRID_AXES: tuple[str, ...] = ("datasets", "models", "hidden")
 #: Keys of ``[evaluate]``.
 EVALUATE_KEYS: tuple[str, ...] = ("extra",)
 #: Default metrics (names in :mod:`neuroreduce.evaluation.metrics`).
 DEFAULT_METRICS: tuple[str, ...] = ("rmse", "nrmse")
 #: Default number of seeds (the paper trains 10 runs per configuration).
 DEFAULT_SEEDS = 10
-#: Name of the input variant that uses every input channel (omitted from cell keys).
-ALL_INPUTS = "all"
-
 _NAME = re.compile(r"^[a-z0-9_-]+$")
 
-
-def training_keys() -> tuple[str, ...]:
-    """TrainConfig fields allowed in ``[training]`` and as per-block overrides."""
-    return tuple(f.name for f in fields(TrainConfig) if f.name not in CELL_FIELDS)
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One grid cell: a seed ensemble of one architecture trained on one dataset variant.
-
-    Attributes:
-        key: ``"{dataset}/{model}-{hidden}"`` plus ``"/{variant}"`` unless the variant is "all".
-        dataset: Name of the dataset (a ``[datasets.NAME]`` table).
-        model: Registered model name.
-        hidden: Recurrent units per member.
-        variant: Name of the input variant (``"all"``: every input channel).
-        inputs: Input channel names kept (``None``: all of the dataset's inputs).
-        config: The resolved training configuration (seeds from the experiment).
-        block: Index (0-based) of the ``[[grid]]`` block the cell comes from.
-    """
-
-    key: str
-    dataset: str
-    model: str
-    hidden: int
-    variant: str
-    inputs: tuple[str, ...] | None
-    config: TrainConfig
-    block: int
-
-    @property
-    def folder(self) -> str:
-        """Folder name under ``<out>/cells/``: the key with ``/`` replaced by ``__``."""
-        return self.key.replace("/", "__")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (the config as :meth:`TrainConfig.to_dict`)."""
-        return {
-            "key": self.key,
-            "folder": self.folder,
-            "dataset": self.dataset,
-            "model": self.model,
-            "hidden": self.hidden,
-            "variant": self.variant,
-            "inputs": None if self.inputs is None else list(self.inputs),
-            "config": self.config.to_dict(),
-            "block": self.block,
-        }
-
-
-@dataclass(frozen=True)
-class GridBlock:
-    """One ``[[grid]]`` block: the product of its axes, with scalar training overrides.
-
-    Attributes:
-        datasets: Dataset names.
-        models: Registered model names.
-        hidden: Hidden sizes.
-        inputs: ``(variant, names)`` pairs; ``names`` is ``None`` for all inputs.
-        overrides: TrainConfig fields set for this block's cells (scalars).
-    """
-
-    datasets: tuple[str, ...]
-    models: tuple[str, ...]
-    hidden: tuple[int, ...]
-    inputs: tuple[tuple[str, tuple[str, ...] | None], ...] = ((ALL_INPUTS, None),)
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
-            "datasets": list(self.datasets),
-            "models": list(self.models),
-            "hidden": list(self.hidden),
-            "inputs": {v: ALL_INPUTS if n is None else list(n) for v, n in self.inputs},
-            **dict(self.overrides),
-        }
+__all__ = ["Cell", "ExperimentSpec", "GridBlock", "load_experiment", "parse_experiment"]
 
 
 @dataclass(frozen=True)
@@ -256,7 +181,7 @@ def _parse_suite(
         raise ConfigError(f"{where}: a suite file (with include) holds only [experiment]; remove "
                           f"{', '.join(other)} (put them in the included files)")
     head = data["experiment"]
-    _check_keys(head, SUITE_KEYS, where, "[experiment] of a suite")
+    check_keys(head, SUITE_KEYS, where, "[experiment] of a suite")
     name = _name(head.get("name"), where, "experiment.name")
     include = head["include"]
     if not isinstance(include, list) or not include or not all(
@@ -296,11 +221,11 @@ def parse_experiment(
     where = str(source) if source is not None else "experiment"
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: an experiment must be a table, got {type(data).__name__}")
-    _check_keys(data, SECTIONS, where, "top level (sections)")
+    check_keys(data, SECTIONS, where, "top level (sections)")
     head = data.get("experiment")
     if not isinstance(head, dict):
         raise ConfigError(f"{where}: missing [experiment] table with at least name = \"...\"")
-    _check_keys(head, EXPERIMENT_KEYS, where, "[experiment]")
+    check_keys(head, EXPERIMENT_KEYS, where, "[experiment]")
     name = _name(head.get("name"), where, "experiment.name")
     seeds = _seeds(head.get("seeds", DEFAULT_SEEDS), where)
     metrics = _metrics(head.get("metrics", list(DEFAULT_METRICS)), where)
@@ -322,16 +247,16 @@ def parse_experiment(
     training = data.get("training", {})
     if not isinstance(training, dict):
         raise ConfigError(f"{where}: [training] must be a table of {', '.join(training_keys())}")
-    _check_keys(training, training_keys(), where, "[training]")
-    _train_config(training, {}, "gru", 1, seeds, where, "[training]")
+    check_keys(training, training_keys(), where, "[training]")
+    train_config(training, {}, "gru", 1, seeds, where, "[training]")
 
     extra = _evaluate(data.get("evaluate", {}), datasets, where)
     blocks = data.get("grid")
     if not isinstance(blocks, list) or not blocks:
         raise ConfigError(f"{where}: declare at least one [[grid]] block with datasets, models "
                           "and hidden")
-    grid = tuple(_block(b, i, datasets, where) for i, b in enumerate(blocks))
-    cells = _cells(grid, training, seeds, datasets, where)
+    grid = tuple(parse_block(b, i, datasets, where) for i, b in enumerate(blocks))
+    cells = expand_grid(grid, training, seeds, datasets, where)
     overlap = sorted({c.dataset for c in cells} & set(extra))
     if overlap:
         raise ConfigError(f"{where}: evaluate.extra lists {', '.join(overlap)}, which the grid "
@@ -359,13 +284,6 @@ def parse_experiment(
 
 
 # ------------------------------------------------------------------------------ the sections
-def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str, what: str) -> None:
-    unknown = [k for k in table if k not in allowed]
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} in {what}; "
-                          f"allowed: {', '.join(allowed)}")
-
-
 def _name(value: Any, where: str, key: str) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
         raise ConfigError(f"{where}: {key} must be lower-case letters, digits, '_' or '-' "
@@ -438,7 +356,7 @@ def _analysis(table: Any, where: str) -> Any:
 def _evaluate(table: Any, datasets: Mapping[str, Any], where: str) -> tuple[str, ...]:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: [evaluate] must be a table with key extra")
-    _check_keys(table, EVALUATE_KEYS, where, "[evaluate]")
+    check_keys(table, EVALUATE_KEYS, where, "[evaluate]")
     extra = table.get("extra", [])
     if not isinstance(extra, list) or not all(isinstance(e, str) for e in extra):
         raise ConfigError(f"{where}: evaluate.extra must be a list of dataset names, got "
@@ -448,128 +366,3 @@ def _evaluate(table: Any, datasets: Mapping[str, Any], where: str) -> tuple[str,
             raise ConfigError(f"{where}: evaluate.extra: dataset {e!r} is not declared; declared: "
                               f"{', '.join(datasets)} (add a [datasets.{e}] table)")
     return tuple(dict.fromkeys(extra))
-
-
-def _axis(block: Mapping[str, Any], key: str, kind: type, where: str) -> tuple[Any, ...]:
-    if key not in block:
-        raise ConfigError(f"{where}: missing key {key!r}; a [[grid]] block needs "
-                          f"{', '.join(GRID_AXES)}")
-    value = block[key]
-    items = value if isinstance(value, list) else [value]
-    if not items or not all(isinstance(v, kind) and not isinstance(v, bool) for v in items):
-        raise ConfigError(f"{where}: {key} must be a {kind.__name__} or a non-empty list of "
-                          f"them, got {value!r}")
-    return tuple(dict.fromkeys(items))
-
-
-def _block(block: Any, index: int, datasets: Mapping[str, Any], where: str) -> GridBlock:
-    from neuroreduce.models.registry import list_models
-
-    here = f"{where}: [[grid]] block {index + 1}"
-    if not isinstance(block, dict):
-        raise ConfigError(f"{here} must be a table")
-    allowed = (*GRID_AXES, "inputs", *training_keys())
-    _check_keys(block, allowed, here, "the block")
-    names = _axis(block, "datasets", str, here)
-    for d in names:
-        if d not in datasets:
-            raise ConfigError(f"{here}: datasets: {d!r} is not declared; declared: "
-                              f"{', '.join(datasets)} (add a [datasets.{d}] table)")
-        if getattr(datasets[d], "role", "train") != "train":
-            raise ConfigError(f"{here}: datasets: {d!r} has role = \"test\" (evaluation only); "
-                              "train on a role = \"train\" dataset and list it in evaluate.extra")
-    models = _axis(block, "models", str, here)
-    for m in models:
-        if m not in list_models():
-            raise ConfigError(f"{here}: models: unknown model {m!r}; allowed: "
-                              f"{', '.join(list_models())}")
-    hidden = _axis(block, "hidden", int, here)
-    if any(h < 1 for h in hidden):
-        raise ConfigError(f"{here}: hidden must be integers >= 1, got {list(hidden)}")
-    overrides = {k: v for k, v in block.items() if k in training_keys()}
-    for k, v in overrides.items():
-        if isinstance(v, (list, dict)):
-            raise ConfigError(f"{here}: {k} must be a single value, got {v!r}; for several "
-                              "values write one [[grid]] block per value")
-    return GridBlock(datasets=names, models=models, hidden=hidden,
-                     inputs=_variants(block.get("inputs"), here), overrides=overrides)
-
-
-def _variants(value: Any, here: str) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
-    if value is None:
-        return ((ALL_INPUTS, None),)
-    fix = 'e.g. inputs = { all = "all", no_avb = ["PLML", "PLMR"] } (the input channels kept)'
-    if not isinstance(value, dict) or not value:
-        raise ConfigError(f"{here}: inputs must be a table of variant = \"all\" or a list of "
-                          f"input names; {fix}")
-    out: list[tuple[str, tuple[str, ...] | None]] = []
-    for variant, names in value.items():
-        if not _NAME.match(variant):
-            raise ConfigError(f"{here}: inputs: variant name {variant!r} must be lower-case "
-                              "letters, digits, '_' or '-'")
-        if names == ALL_INPUTS:
-            out.append((variant, None))
-        elif variant == ALL_INPUTS:
-            raise ConfigError(f"{here}: inputs.all must be \"all\"; give a subset another "
-                              f"variant name; {fix}")
-        elif (isinstance(names, list) and names and all(isinstance(n, str) for n in names)
-              and len(set(names)) == len(names)):
-            out.append((variant, tuple(names)))
-        else:
-            raise ConfigError(f"{here}: inputs.{variant} must be \"all\" or a non-empty list of "
-                              f"distinct input names, got {names!r}")
-    return tuple(out)
-
-
-def _train_config(
-    training: Mapping[str, Any], overrides: Mapping[str, Any], model: str, hidden: int,
-    seeds: tuple[int, ...], where: str, what: str,
-) -> TrainConfig:
-    values = {**training, **overrides, "model": model, "hidden": hidden, "seeds": list(seeds)}
-    try:
-        return TrainConfig.from_dict(values)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {what}: {exc}") from None
-
-
-def _cells(
-    grid: tuple[GridBlock, ...], training: Mapping[str, Any], seeds: tuple[int, ...],
-    datasets: Mapping[str, Any], where: str,
-) -> tuple[Cell, ...]:
-    cells: dict[str, Cell] = {}
-    for i, block in enumerate(grid):
-        for d in block.datasets:
-            known = _known_inputs(datasets[d])
-            for variant, names in block.inputs:
-                missing = [n for n in names or () if known is not None and n not in known]
-                if missing:
-                    raise ConfigError(f"{where}: [[grid]] block {i + 1}: inputs.{variant}: "
-                                      f"{', '.join(missing)} not among dataset {d!r}'s inputs; "
-                                      f"allowed: {', '.join(known or ())}")
-                for m in block.models:
-                    for h in block.hidden:
-                        key = f"{d}/{m}-{h}" + ("" if variant == ALL_INPUTS else f"/{variant}")
-                        config = _train_config(training, block.overrides, m, h, seeds, where,
-                                               f"[[grid]] block {i + 1}")
-                        cell = Cell(key=key, dataset=d, model=m, hidden=h, variant=variant,
-                                    inputs=names, config=config, block=i)
-                        if key in cells and cells[key].config != config:
-                            raise ConfigError(f"{where}: cell {key} appears in [[grid]] blocks "
-                                              f"{cells[key].block + 1} and {i + 1} with different"
-                                              " settings; keep one")
-                        cells.setdefault(key, cell)
-    return tuple(cells.values())
-
-
-def _known_inputs(spec: Any) -> tuple[str, ...] | None:
-    """Input names of a dataset spec if knowable before simulating (its scenario's inputs)."""
-    names = getattr(spec, "input_names", None)
-    if names:
-        return tuple(names)
-    scenario = getattr(spec, "scenario", None)
-    if isinstance(scenario, str) and scenario:
-        from neuroreduce.scenarios import get_scenario, list_scenarios
-
-        if scenario in list_scenarios():
-            return get_scenario(scenario).inputs
-    return None
