@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from neuroreduce.errors import NeuroreduceError
 
@@ -29,7 +30,7 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except NeuroreduceError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("[bold red]interrupted[/]: finished files were kept, nothing half-written "
