@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,3 +188,19 @@ def test_build_failure_falls_back_to_packed(broken_build, tmp_path) -> None:
     result = train(ds, TrainConfig(hidden=2, seeds=(0, 1), epochs=2), tmp_path / "r",
                    progress=False)
     assert np.isfinite(result.best_valid_losses).all()
+
+
+def test_stale_build_lock_is_cleared(kernels) -> None:
+    """A lock file left by a killed build must not make later processes wait forever."""
+    from torch.utils import cpp_extension
+
+    name = fused.build_name(fused.compile_flags())
+    build_dir = Path(cpp_extension._get_build_directory(name, verbose=False))
+    (build_dir / "lock").write_text("")
+    fused.reset_kernels()
+    try:
+        assert fused.load_kernels(required=True) is not None
+        assert not (build_dir / "lock").exists()
+    finally:
+        fused.reset_kernels()
+        fused.load_kernels()

@@ -6,16 +6,17 @@ its own hidden units). Off-diagonal blocks are zero and their gradients are mask
 gradient hook, so the members stay independent: training the packed module with the sum of the
 members' losses gives each member exactly the gradient it would get alone, and Adam (an
 elementwise optimiser) then updates each member as if it were trained alone. One packed GRU is
-about 10x faster than K separate GRU-8 models on CPU (see DESIGN.md).
+4-6x faster than K separate GRU-8 models on CPU (see docs/performance.md).
 
 The read-out is packed as batched weights ``[member, output, hidden]``.
 
 Two engines compute the same function from the same packed parameters: ``"packed"`` runs the
 block-diagonal PyTorch layer (always available, used on GPUs); ``"fused"`` takes each member's
 diagonal blocks out of the packed weights by differentiable indexing and runs the compiled
-whole-sequence recurrence of :mod:`neuroreduce.models.fused` (CPU, several times faster for the
-paper's small models). ``"auto"`` (default) uses the fused engine where it builds. Parameters,
-state dicts, gradients and checkpoints are the same whichever engine runs.
+whole-sequence recurrence of :mod:`neuroreduce.models.fused` (CPU; about 5x faster than packed
+and 35x faster than K separate models for the paper's GRU-8). ``"auto"`` (default) uses the
+fused engine where it builds. Parameters, state dicts, gradients and checkpoints are the same
+whichever engine runs.
 """
 
 from __future__ import annotations

@@ -192,11 +192,12 @@ class _Lease:
 
 
 _free: list[torch.Tensor] = []
+_pool_lock = threading.RLock()
 _MAX_FREE = 2
 
 
 def _release(buffer: torch.Tensor) -> None:
-    with _lock:
+    with _pool_lock:  # re-entrant: a finalizer may run while this thread holds it
         if len(_free) < _MAX_FREE:
             _free.append(buffer)
 
@@ -208,7 +209,7 @@ def _workspace(numel: int, dtype: torch.dtype) -> _Lease:
     costs more than the forward pass itself (page faults), so they live in recycled buffers.
     A buffer returns to the pool only when the autograd graph that saved it is freed.
     """
-    with _lock:
+    with _pool_lock:
         for i, buf in enumerate(_free):
             if buf.dtype == dtype and buf.numel() >= numel:
                 return _Lease(_free.pop(i))
@@ -217,7 +218,7 @@ def _workspace(numel: int, dtype: torch.dtype) -> _Lease:
 
 def clear_workspace() -> None:
     """Free the recycled buffers of saved activations."""
-    with _lock:
+    with _pool_lock:
         _free.clear()
 
 
