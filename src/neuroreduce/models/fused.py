@@ -26,7 +26,9 @@ import hashlib
 import os
 import platform
 import shutil
+import sys
 import threading
+import time
 import warnings
 import weakref
 from pathlib import Path
@@ -107,6 +109,11 @@ def _build() -> ModuleType:
         stale = build_dir / "lock"  # torch's own baton; only we build this name, so it is stale
         if stale.exists():
             stale.unlink()
+        if not (build_dir / f"{name}.so").exists():
+            sys.stderr.write(
+                "neuroreduce: compiling the fused recurrence once (about a minute) in "
+                f"{build_dir}\n"
+            )
         return cpp_extension.load(
             name,
             sources=[str(SOURCES[0])],
@@ -133,8 +140,6 @@ def load_kernels(*, required: bool = False) -> ModuleType | None:
     global _kernels, _failure, last_load_seconds
     with _lock:
         if _kernels is None and _failure is None:
-            import time
-
             start = time.perf_counter()
             try:
                 _kernels = _build()
