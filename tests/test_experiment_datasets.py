@@ -108,6 +108,15 @@ def test_relative_path_is_resolved_against_base_dir(tmp_path: Path) -> None:
     assert dataset_path(spec, "elsewhere") == tmp_path / "data" / "x.h5"
 
 
+def test_data_dir_with_dotdot_needs_no_missing_folder(tmp_path: Path) -> None:
+    spec = _spec()
+    data_dir = tmp_path / "exp1" / ".." / "data"  # exp1 does not exist (yet)
+    assert dataset_path(spec, data_dir) == tmp_path / "data" / spec.file_name()
+    path = build_dataset(spec, data_dir=data_dir, progress=False)
+    assert path.is_file() and dataset_path(spec, data_dir).is_file()
+    assert not (tmp_path / "exp1").exists()
+
+
 # --------------------------------------------------------------------------- spec hash
 
 

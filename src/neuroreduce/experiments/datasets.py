@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -333,7 +334,7 @@ def dataset_path(spec: DatasetSpec, data_dir: str | Path) -> Path:
     """Where :func:`build_dataset` puts (or finds) ``spec``'s file."""
     if spec.path is not None:
         return Path(spec.path)
-    return Path(data_dir) / spec.file_name()
+    return _folder(data_dir) / spec.file_name()
 
 
 def build_dataset(
@@ -371,7 +372,7 @@ def build_dataset(
     from neuroreduce.datasets.io import save_dataset
 
     full_hash = spec.spec_hash()
-    target = Path(data_dir) / f"{spec.name}-{full_hash[:12]}.h5"
+    target = _folder(data_dir) / f"{spec.name}-{full_hash[:12]}.h5"
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.parent / f".{target.name}.lock")):
         if target.exists() and _verified(target, full_hash):
@@ -497,6 +498,12 @@ def stored_content_hash(path: str | Path) -> str:
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _folder(data_dir: str | Path) -> Path:
+    """``data_dir`` with ``..`` collapsed lexically (``out/exp1/../data`` -> ``out/data``), so
+    the cache is found before the experiment's own folder exists."""
+    return Path(os.path.normpath(Path(data_dir)))
 
 
 def _check_path_dataset(spec: DatasetSpec) -> Path:
