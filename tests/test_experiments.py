@@ -325,3 +325,19 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path) -> None:
         for col in ("train_rmse_mean", "valid_rmse_mean", "test_rmse_mean", "test_rmse_std",
                     "best_epoch_mean"):
             assert b[col] == pytest.approx(a[col], rel=1e-5), (a["key"], col)
+
+
+def test_test_only_datasets_serve_the_training_sets_they_name(tmp_path) -> None:
+    text = TOY.read_text().replace(
+        "[training]",
+        '[datasets.toy2]\nscenario = "toy"\nstimuli = 12\ndt_out_ms = 1.0\nseed = 5\n\n'
+        '[datasets.ood_a]\nscenario = "toy"\nstimuli = 4\ndt_out_ms = 1.0\nseed = 7\n'
+        'role = "test"\ntest_for = ["toy"]\n\n'
+        '[datasets.ood_all]\nscenario = "toy"\nstimuli = 4\ndt_out_ms = 1.0\nseed = 8\n'
+        'role = "test"\n\n[evaluate]\nextra = ["ood_a", "ood_all"]\n\n[training]',
+    ).replace('datasets = ["toy"]', 'datasets = ["toy", "toy2"]')
+    path = tmp_path / "toy.toml"
+    path.write_text(text)
+    spec = load_experiment(path)
+    assert spec.extra_for("toy") == ("ood_a", "ood_all")
+    assert spec.extra_for("toy2") == ("ood_all",)

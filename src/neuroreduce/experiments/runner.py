@@ -309,7 +309,7 @@ def _check_datasets(spec: ExperimentSpec, infos: dict[str, _DatasetInfo]) -> Non
             raise ConfigError(f"{where}: cell {cell.key}: inputs.{cell.variant} names "
                               f"{', '.join(missing)}, not inputs of dataset {cell.dataset!r}; "
                               f"allowed: {', '.join(info.input_names)}")
-        for name in spec.extra:
+        for name in spec.extra_for(cell.dataset):
             other = infos[name]
             needed = cell.inputs or info.input_names
             if (other.output_names != info.output_names
@@ -326,11 +326,12 @@ def _check_datasets(spec: ExperimentSpec, infos: dict[str, _DatasetInfo]) -> Non
 def _payloads(
     spec: ExperimentSpec, out: Path, infos: dict[str, _DatasetInfo]
 ) -> dict[str, dict[str, Any]]:
-    extra = {n: (infos[n].path, infos[n].content_hash) for n in spec.extra}
     return {
         c.key: cellmod.cell_payload(
             c, cell_dir=out / CELLS_DIR / c.folder, dataset_path=infos[c.dataset].path,
-            dataset_hash=infos[c.dataset].content_hash, extra=extra, metrics=spec.metrics)
+            dataset_hash=infos[c.dataset].content_hash,
+            extra={n: (infos[n].path, infos[n].content_hash) for n in spec.extra_for(c.dataset)},
+            metrics=spec.metrics)
         for c in spec.cells
     }
 

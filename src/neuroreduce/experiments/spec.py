@@ -107,6 +107,19 @@ class ExperimentSpec:
         raise ConfigError(f"experiment {self.name!r} has no cell {key!r}; cells: "
                           f"{', '.join(c.key for c in self.cells)}")
 
+    def extra_for(self, dataset: str) -> tuple[str, ...]:
+        """The ``evaluate.extra`` datasets evaluated for cells trained on ``dataset``.
+
+        A test-only dataset with ``test_for = [...]`` serves only the training datasets it
+        names (e.g. the spiking OOD set only the spiking cells); without it, every cell.
+        """
+        chosen = []
+        for name in self.extra:
+            test_for = getattr(self.datasets.get(name), "test_for", None)
+            if test_for is None or dataset in test_for:
+                chosen.append(name)
+        return tuple(chosen)
+
     def used_datasets(self) -> tuple[str, ...]:
         """Declared dataset names, in file order."""
         return tuple(self.datasets)
