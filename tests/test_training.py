@@ -269,11 +269,12 @@ def test_train_needs_train_and_valid_trials(tmp_path: Path) -> None:
 
 def test_a_diverged_member_is_frozen_at_its_best_without_touching_the_others() -> None:
     from neuroreduce.models import ModelSpec
-    from neuroreduce.training.trainer import _Loop, _split_tensors
+    from neuroreduce.training.data import InMemoryData
+    from neuroreduce.training.trainer import _Loop
 
     ds = linear_dataset(n_trials=10, n_time=30)
     cfg = TrainConfig(hidden=3, seeds=(0, 1, 2), epochs=5, batch_size=4)
-    loop = _Loop(cfg, ModelSpec("gru", 2, 1, 3), _split_tensors(ds, Normalization.fit(ds)))
+    loop = _Loop(cfg, ModelSpec("gru", 2, 1, 3), InMemoryData(ds, Normalization.fit(ds)))
     loop.run_epoch()
     before = [loop.model.member_state_dict(k) for k in range(3)]
     best1 = loop.best_model.member_state_dict(1)

@@ -431,7 +431,7 @@ def load_run(run_dir: str | Path) -> TrainedRun:
     states, meta = read_weights(run_dir)
     if meta["n_members"] != config.n_members or meta["seeds"] != config.seeds:
         raise CheckpointError(f"{run_dir / WEIGHTS_FILE} does not match config.json; retrain")
-    model = spec.build_ensemble(config.seeds)
+    model = spec.build_ensemble(config.seeds, engine=config.engine)
     model.load_member_state_dicts(states)
     model.eval()
     return TrainedRun(

@@ -44,8 +44,7 @@ from neuroreduce.models.registry import ModelSpec
 from neuroreduce.training import checkpoint as ckpt
 from neuroreduce.training.checkpoint import HistoryRow, IOSpec
 from neuroreduce.training.config import TrainConfig
-from neuroreduce.training.data import InMemoryData, TrainingData, fit_normalization, training_data
-from neuroreduce.training.normalization import Normalization
+from neuroreduce.training.data import TrainingData, fit_normalization, training_data
 
 _STATE_FORMAT = "neuroreduce-train-state"
 _EVAL_BATCH = 64  # trials per forward pass when evaluating losses
@@ -316,11 +315,6 @@ class _Loop:
 
     def _last_epoch_of(self, k: int) -> int:
         return max((r.epoch for r in self.history if r.member == k), default=0)
-
-
-def _split_tensors(dataset: Dataset, normalization: Normalization) -> InMemoryData:
-    """The train and valid splits of ``dataset`` in memory (what ``_Loop`` takes as data)."""
-    return InMemoryData(dataset, normalization)
 
 
 def _prepare_folder(
