@@ -108,6 +108,18 @@ def test_a_task_that_always_kills_its_worker_is_reported_and_others_finish() -> 
     assert multiprocessing.active_children() == []
 
 
+def _nested(n: int) -> list[int]:
+    """A task that runs tasks of its own in worker processes."""
+    return [o.value for o in run_tasks(_square, {str(i): i for i in range(n)},
+                                       Backend(workers=1), progress=False, isolate=True)]
+
+
+@pytest.mark.slow
+def test_a_task_may_start_workers_of_its_own() -> None:
+    (outcome,) = run_tasks(_nested, {"a": 3}, Backend(workers=2), progress=False)
+    assert outcome.ok and outcome.value == [0, 1, 4], outcome.error
+
+
 def test_stopping_early_shuts_the_workers_down() -> None:
     outcomes = run_tasks(_square, {str(i): i for i in range(8)}, Backend(workers=2),
                          progress=False)

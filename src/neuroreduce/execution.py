@@ -29,14 +29,17 @@ whose worker died). ``fn`` and its module must be importable on the cluster's no
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import multiprocessing
+import multiprocessing.util  # registers its exit handler before ours (ours runs first)
 import os
 import pickle
 import signal
 import socket
 import sys
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -249,17 +252,32 @@ def _worker_main(
             conn.send((key, False, None, f"result could not be sent back: {one_line(exc)}"))
 
 
+_LIVE_WORKERS: weakref.WeakSet[_Worker] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_live_workers() -> None:
+    """At exit, stop workers of a run that was never finished or closed (else multiprocessing
+    would wait for these non-daemon processes forever)."""
+    for worker in list(_LIVE_WORKERS):
+        worker.stop()
+
+
 class _Worker:
     def __init__(self, context: Any, initializer: Any, init_arg: Any) -> None:
         self.conn, child = context.Pipe(duplex=True)
+        # not a daemon, so a task may start workers of its own (e.g. a grid cell that
+        # simulates); a worker whose parent dies exits when its pipe closes (EOF)
         self.process = context.Process(
-            target=_worker_main, args=(child, initializer, init_arg), daemon=True
+            target=_worker_main, args=(child, initializer, init_arg), daemon=False
         )
         self.process.start()
         child.close()
         self.key: str | None = None
+        _LIVE_WORKERS.add(self)
 
     def stop(self) -> None:
+        _LIVE_WORKERS.discard(self)
         with contextlib.suppress(OSError, ValueError):
             self.conn.close()
         if self.process.is_alive():
