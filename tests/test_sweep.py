@@ -44,10 +44,13 @@ def _trials(out: Path, name: str = "sweep") -> list[optuna.trial.FrozenTrial]:
 def test_a_tiny_sweep_finishes_and_a_rerun_with_more_trials_continues_it(
     toy_dataset: Path, tmp_path: Path
 ) -> None:
-    spec = parse_sweep(_spec(toy_dataset))
+    spec = parse_sweep(_spec(toy_dataset, final_seeds=3))
     first = run_sweep(spec, tmp_path, progress=False)
     assert first.counts["complete"] == 2 and not first.errors
     best = json.loads((tmp_path / "best.json").read_text())
+    final = best["final"]  # the best configuration retrained with 3 seeds
+    assert final["seeds"] == [0, 1, 2] and len(final["test_rmse"]["per_seed"]) == 3
+    assert math.isfinite(final["test_rmse"]["std"]) and Path(final["run_dir"]).is_dir()
     for split in ("valid_rmse", "test_rmse"):
         assert math.isfinite(best[split]["mean"]) and math.isfinite(best[split]["std"])
         assert len(best[split]["per_seed"]) == 2
@@ -111,6 +114,7 @@ def test_two_local_workers_run_trials_side_by_side(toy_dataset: Path, tmp_path: 
 def test_shipped_sweep_files_parse() -> None:
     tiny = load_sweep(ROOT / "experiments" / "sweeps" / "toy_tiny.toml")
     assert tiny.dataset.scenario == "toy" and tiny.study_name == "toy_tiny"
+    assert tiny.final_seeds == 3
     gru = load_sweep(ROOT / "experiments" / "sweeps" / "gru_fcm.toml")
     assert gru.search["hidden"] == Range(low=2, high=32, log=True, integer=True)
     assert gru.search["model"] == Choice(("gru", "lstm"))

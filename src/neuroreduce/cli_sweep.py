@@ -47,5 +47,12 @@ def sweep(
         stats = best.get(f"{split}_rmse")
         if stats:
             table.add_row(f"{split} RMSE", f"{stats['mean']:.4g} ± {stats['std']:.2g}")
+    final = best.get("final")
+    if final:
+        for split in ("valid", "test"):
+            stats = final.get(f"{split}_rmse")
+            if stats:
+                table.add_row(f"{split} RMSE, retrained x {len(final['seeds'])} seeds",
+                              f"{stats['mean']:.4g} ± {stats['std']:.2g}")
     out.print(table)
     out.print(f"wrote {result.best_path}; run folder {best['run_dir']}")

@@ -11,8 +11,10 @@ every node reaches (``postgresql://...``).
 
 Interrupts: finished trials are in the storage the moment they finish. Trials left ``RUNNING``
 by an interrupted sweep are marked failed when the sweep is run again, and their parameters are
-queued to be tried first. ``trials`` is the study's total of finished (complete or pruned)
-trials, so re-running with a larger number extends the same study.
+queued to be tried first (so run one sweep command per study at a time). ``trials`` is the
+study's total of finished (complete or pruned) trials, so re-running with a larger number
+extends the same study. With ``final_seeds`` the best configuration is retrained with that many
+seeds and its seed spread reported under ``"final"`` in ``best.json``.
 """
 
 from __future__ import annotations
@@ -138,6 +140,8 @@ def run_sweep(
         counts = {state.lower(): _count(optuna, study, state)
                   for state in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
         best = _best(optuna, study, spec, url)
+        if best is not None and spec.final_seeds > 0:
+            best["final"] = _final(spec, best, url, dataset_path, out, backend, errors)
     best_path = out / BEST_JSON
     if best is not None:
         write_json_atomic(best_path, best)
@@ -302,6 +306,21 @@ def _dataset_path(spec: SweepSpec, out: Path, backend: Backend) -> Path:
         simulate(str(source.scenario), n_stimuli=source.n_stimuli, dt_out_ms=source.dt_out_ms,
                  seed=source.seed, settings=settings, out=path, progress=False)
     return path
+
+
+def _final(spec: SweepSpec, best: dict[str, Any], url: str, dataset_path: Path, out: Path,
+           backend: Backend, errors: list[str]) -> dict[str, Any] | None:
+    """Retrain the best configuration with ``final_seeds`` seeds (resumed if already done)."""
+    config = {**best["config"], "seeds": list(range(spec.final_seeds))}
+    task = TrialTask(storage=url, study_name=spec.study_name, trial_id=-1, number=best["trial"],
+                     config=config, dataset_path=str(dataset_path.resolve()),
+                     run_dir=str((out / "best" / f"trial-{best['trial']:04d}").resolve()),
+                     pruner=("none", 0, 0))
+    (outcome,) = run_tasks(_run_trial, {"final": task}, backend, progress=False)
+    if not outcome.ok:
+        errors.append(f"final retraining of trial {best['trial']}: {outcome.error}")
+        return None
+    return {k: outcome.value[k] for k in ("valid_rmse", "test_rmse", "run_dir", "seeds")}
 
 
 def _count(optuna: Any, study: Any, state: str) -> int:

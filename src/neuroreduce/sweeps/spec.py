@@ -23,6 +23,7 @@ A sweep file is TOML::
     seed = 0                       # sampler seed
     pruner = "median"              # median | hyperband | none
     seeds_per_trial = 3            # ensemble members per trial (seed spread of every trial)
+    final_seeds = 10               # retrain the best configuration with this many seeds (0: off)
     metric = "valid_rmse"          # free-running validation RMSE (output units), mean over seeds
     storage = ""                   # Optuna storage URL; default sqlite:///<out>/sweep.db
 
@@ -52,7 +53,7 @@ _SECTIONS = ("dataset", "search", "train", "sweep")
 _DATASET_KEYS = ("path", "scenario", "n_stimuli", "dt_out_ms", "seed")
 _SWEEP_KEYS = (
     "trials", "sampler", "seed", "pruner", "seeds_per_trial", "metric", "storage", "study_name",
-    "pruner_warmup_epochs", "pruner_startup_trials",
+    "pruner_warmup_epochs", "pruner_startup_trials", "final_seeds",
 )
 
 
@@ -110,6 +111,8 @@ class SweepSpec:
         pruner_warmup_epochs: Epochs before a trial may be pruned.
         pruner_startup_trials: Finished trials before pruning starts (median pruner).
         seeds_per_trial: Ensemble members (seeds 0..n-1) trained per trial.
+        final_seeds: Retrain the best configuration with seeds 0..n-1 and report that seed
+            spread too (0: report the best trial's own seeds only).
         metric: Objective (minimised): ``"valid_rmse"``.
         storage: Optuna storage URL, or ``None`` for ``sqlite:///<out>/sweep.db``.
         study_name: Name of the Optuna study (default: the sweep file's stem).
@@ -125,6 +128,7 @@ class SweepSpec:
     pruner_warmup_epochs: int = 0
     pruner_startup_trials: int = 2
     seeds_per_trial: int = 3
+    final_seeds: int = 0
     metric: str = "valid_rmse"
     storage: str | None = None
     study_name: str = "sweep"
@@ -179,7 +183,7 @@ def parse_sweep(
     for key in ("trials", "seeds_per_trial"):
         if key in sweep:
             options[key] = _int(f"[sweep] {key}", sweep[key], minimum=1)
-    for key in ("seed", "pruner_warmup_epochs", "pruner_startup_trials"):
+    for key in ("seed", "pruner_warmup_epochs", "pruner_startup_trials", "final_seeds"):
         if key in sweep:
             options[key] = _int(f"[sweep] {key}", sweep[key], minimum=0)
     for key, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("metric", METRICS)):
