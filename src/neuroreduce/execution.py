@@ -94,7 +94,8 @@ class TaskOutcome:
         ok: Whether ``fn`` returned normally.
         value: ``fn``'s return value when ``ok``.
         error: One line (``"ExcType: message"`` or ``"worker died (signal 9) ..."``) when not ok.
-        attempts: Times the task was started (more than 1 after a worker died).
+        attempts: Times the task was started (more than 1 after a worker died). Ray does not
+            say how often a successful task was retried: there it is 1 unless the task failed.
     """
 
     key: str
