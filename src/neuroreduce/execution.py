@@ -146,7 +146,7 @@ def run_tasks(
     payloads = {str(k): v for k, v in tasks.items()}
     if not payloads:
         return
-    with _progress(progress, len(payloads), description) as advance:
+    with progress_bar(progress, len(payloads), description) as advance:
         if backend.kind == "ray":
             runner = _run_ray(fn, payloads, backend, initializer, init_arg, isolate)
         elif backend.workers == 1 and not isolate:
@@ -494,7 +494,8 @@ def _run_ray(
 
 
 @contextlib.contextmanager
-def _progress(show: bool, total: int, description: str) -> Iterator[Callable[[], None]]:
+def progress_bar(show: bool, total: int, description: str) -> Iterator[Callable[[], None]]:
+    """A rich progress bar over ``total`` items; yields the function that advances it by one."""
     if not show:
         yield lambda: None
         return

@@ -12,16 +12,14 @@ not matter. A worker that dies (killed, out of memory) is replaced and its trial
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from neuroreduce.errors import ConfigError, NeuroreduceError, SimulationError
-from neuroreduce.execution import Backend, run_tasks
+from neuroreduce.execution import Backend, progress_bar, run_tasks
 from neuroreduce.scenarios import Scenario, get_scenario, list_scenarios, register_scenario
 from neuroreduce.simulators.base import check_currents, n_samples
 from neuroreduce.simulators.c302_build import cache_root, ensure_built
@@ -71,7 +69,7 @@ def simulate_many(
         return out
     if backend is None and workers == 0:
         sim = CelegansSimulator(config)
-        with _progress(progress, arr.shape[0]) as advance:
+        with progress_bar(progress, arr.shape[0], "NEURON trials") as advance:
             for i in range(arr.shape[0]):
                 out[i] = sim.run_trial(arr[i], dt_out_ms=dt_out_ms, index=i)
                 advance()
@@ -149,24 +147,6 @@ def _trial_task(payload: tuple[int, np.ndarray, float]) -> np.ndarray:
         raise _INIT_ERROR
     assert _SIMULATOR is not None
     return _SIMULATOR.run_trial(currents, dt_out_ms=dt_out_ms, index=index)
-
-
-@contextlib.contextmanager
-def _progress(show: bool, total: int) -> Iterator[Callable[[], None]]:
-    if not show:
-        yield lambda: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=False,
-    ) as bar:
-        task = bar.add_task("NEURON trials", total=total)
-        yield lambda: bar.advance(task)
 
 
 def _ranges(indices: list[int]) -> str:
