@@ -7,6 +7,23 @@ import random
 import numpy as np
 import pytest
 
+from neuroreduce.scenarios import Scenario, get_scenario, list_scenarios, register_scenario
+
+#: A 50 ms scenario with the FCM cells (so the same cached c302 network) for quick NEURON tests.
+SHORT_FCM = "fcm-50ms-test"
+if SHORT_FCM not in list_scenarios():
+    _fcm = get_scenario("fcm")
+    register_scenario(
+        Scenario(
+            name=SHORT_FCM,
+            description="FCM cells, 50 ms (tests)",
+            inputs=_fcm.inputs,
+            outputs=_fcm.outputs,
+            duration_ms=50.0,
+            amplitude_range_na=_fcm.amplitude_range_na,
+        )
+    )
+
 
 @pytest.fixture(autouse=True)
 def _seed_everything() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from neuroreduce.errors import ConfigError, SimulationError
-from neuroreduce.scenarios import Scenario, get_scenario, list_scenarios, register_scenario
+from neuroreduce.scenarios import list_scenarios
 from neuroreduce.simulators import make_simulator
 from neuroreduce.simulators.c302_build import BuildSpec, BuiltModel
 from neuroreduce.simulators.celegans import (
@@ -22,19 +22,7 @@ from neuroreduce.simulators.celegans import (
     network_for,
 )
 
-SHORT = "fcm-50ms-test"
-if SHORT not in list_scenarios():
-    _fcm = get_scenario("fcm")
-    register_scenario(
-        Scenario(
-            name=SHORT,
-            description="FCM cells, 50 ms (tests)",
-            inputs=_fcm.inputs,
-            outputs=_fcm.outputs,
-            duration_ms=50.0,
-            amplitude_range_na=_fcm.amplitude_range_na,
-        )
-    )
+SHORT = "fcm-50ms-test"  # registered in conftest.py: FCM cells, 50 ms
 
 
 @pytest.fixture(scope="module")

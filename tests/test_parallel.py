@@ -6,24 +6,11 @@ import numpy as np
 import pytest
 
 from neuroreduce.errors import ConfigError, SimulationError
-from neuroreduce.scenarios import Scenario, get_scenario, list_scenarios, register_scenario
 from neuroreduce.simulators import parallel
 from neuroreduce.simulators.celegans import CelegansConfig
 from neuroreduce.simulators.parallel import FAULT_KILL_ENV, simulate_many
 
-SHORT = "fcm-50ms-test"  # same cells as FCM, so the same cached network (see test_celegans)
-if SHORT not in list_scenarios():
-    _fcm = get_scenario("fcm")
-    register_scenario(
-        Scenario(
-            name=SHORT,
-            description="FCM cells, 50 ms (tests)",
-            inputs=_fcm.inputs,
-            outputs=_fcm.outputs,
-            duration_ms=50.0,
-            amplitude_range_na=_fcm.amplitude_range_na,
-        )
-    )
+SHORT = "fcm-50ms-test"  # registered in conftest.py: same cells as FCM, same cached network
 
 
 def _currents(n_trials: int) -> np.ndarray:
