@@ -317,6 +317,10 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path) -> None:
             (first.parent / "model.safetensors").stat().st_mtime_ns) == stamp  # not retrained
     run = json.loads((out / "run.json").read_text())
     assert run["resumed"] and run["cells_run"] == 1 and run["cells_skipped"] == 1
+    killed_run = run["previous_runs"][0]  # its wall time survived the kill
+    assert len(run["previous_runs"]) == 1 and killed_run["finished"] is None
+    assert killed_run["wall_s"] > 0
+    assert run["total_wall_s"] >= run["wall_s"] + killed_run["wall_s"]
     spec = load_experiment(path)
     _, ref_rows = results_table(spec, reference)
     _, rows = results_table(spec, out)

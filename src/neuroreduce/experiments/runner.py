@@ -176,9 +176,29 @@ def _run_one(
     """Run one experiment; returns ``{cell key: error}`` of failed cells/analyses."""
     _check_folder(out, spec, resume=resume, marker=RESOLVED_JSON)
     resumed = (out / RESOLVED_JSON).is_file()
+    previous = _previous_runs(out)
     started, t_start = _now(), time.perf_counter()
     phases: dict[str, float] = {}
+    failures: dict[str, str] = {}
+    run_info: dict[str, Any] = {
+        "experiment": spec.name, "started": started, "backend": asdict(backend),
+        "resumed": resumed, "cells": len(spec.cells), "cells_run": 0,
+        "cells_skipped": 0, "failed": failures,
+        "python": sys.version.split()[0], "host": socket.gethostname(),
+        "previous_runs": previous,
+    }
 
+    def write_run(finished: bool) -> None:
+        """Rewrite run.json: called at the start, after every cell and after each phase, so an
+        interrupted run still leaves its wall time for the next invocation to add up."""
+        wall = time.perf_counter() - t_start
+        info = {**run_info, "failed": dict(failures), "phases_s": dict(phases), "wall_s": wall,
+                "total_wall_s": wall + sum(p.get("wall_s") or 0.0 for p in previous)}
+        if finished:
+            info["finished"] = _now()
+        write_json_atomic(out / RUN_JSON, info)
+
+    write_run(False)
     t0 = time.perf_counter()
     infos = _build_datasets(spec, out, backend=backend, progress=progress)
     _check_datasets(spec, infos)
@@ -188,14 +208,17 @@ def _run_one(
     todo = _todo(spec, out, payloads)
     _write_source(out, spec)
     write_json_atomic(out / RESOLVED_JSON, _resolved(spec, out, infos))
+    run_info.update(cells_run=len(todo), cells_skipped=len(spec.cells) - len(todo))
 
     t0 = time.perf_counter()
-    failures: dict[str, str] = {}
+    write_run(False)
     if todo:
         for outcome in run_tasks(cellmod.run_cell, {k: payloads[k] for k in todo}, backend,
                                  progress=progress, description=f"{spec.name}: cells"):
             if not outcome.ok:
                 failures[outcome.key] = outcome.error or "failed"
+            phases["cells"] = time.perf_counter() - t0
+            write_run(False)
     phases["cells"] = time.perf_counter() - t0
 
     columns, rows = results_table(spec, out)
@@ -204,25 +227,8 @@ def _run_one(
         "failed": [{"key": k, "error": v} for k, v in failures.items()],
     })
     write_text_atomic(out / RESULTS_CSV, _csv(columns, rows))
-
-    previous = _previous_runs(out)
-    run_info = {
-        "experiment": spec.name, "started": started, "backend": asdict(backend),
-        "resumed": resumed, "cells": len(spec.cells), "cells_run": len(todo),
-        "cells_skipped": len(spec.cells) - len(todo), "failed": dict(failures),
-        "cells_wall_s_sum": sum((r["wall_train_s"] or 0) + (r["wall_evaluate_s"] or 0)
-                                for r in rows),
-        "python": sys.version.split()[0], "host": socket.gethostname(),
-        "previous_runs": previous,
-    }
-
-    def write_run(finished: bool) -> None:
-        wall = time.perf_counter() - t_start
-        info = {**run_info, "phases_s": dict(phases), "wall_s": wall,
-                "total_wall_s": wall + sum(p.get("wall_s", 0.0) for p in previous)}
-        if finished:
-            info["finished"] = _now()
-        write_json_atomic(out / RUN_JSON, info)
+    run_info["cells_wall_s_sum"] = sum((r["wall_train_s"] or 0) + (r["wall_evaluate_s"] or 0)
+                                       for r in rows)
 
     write_run(False)
     from neuroreduce.experiments.analysis import run_analyses
@@ -235,7 +241,6 @@ def _run_one(
             step()
         except NeuroreduceError as exc:
             failures[phase] = str(exc)
-            run_info["failed"] = dict(failures)
         phases[phase] = time.perf_counter() - t0
         write_run(phase == "report")
     return failures
@@ -256,7 +261,7 @@ def _check_folder(out: Path, spec: ExperimentSpec, *, resume: bool, marker: str)
                                   "-o folder")
         if (out / EXPERIMENT_TOML).is_file() or marker == SUITE_JSON:
             return  # interrupted before the marker was written
-        if any(p.name not in ("data", CELLS_DIR) for p in out.iterdir()):
+        if any(p.name not in ("data", CELLS_DIR, RUN_JSON) for p in out.iterdir()):
             raise CheckpointError(f"{out} is not empty and holds no experiment run; choose a new "
                                   "-o folder")
         return
