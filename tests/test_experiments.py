@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from neuroreduce.cli import app
 from neuroreduce.errors import CheckpointError, ConfigError
 from neuroreduce.experiments import cells as cellmod
+from neuroreduce.experiments.report import wall_summary
 from neuroreduce.experiments.runner import (
     CellsFailedError,
     default_output_dir,
@@ -181,6 +182,16 @@ def test_rerun_skips_finished_cells(toy_run) -> None:
     assert len(run["previous_runs"]) == 1 and run["previous_runs"][0]["cells_run"] == 2
     assert run["total_wall_s"] > run["previous_runs"][0]["wall_s"] > 0
     assert rows_of(toy_run) == before
+    page = (toy_run / "report" / "index.html").read_text()
+    assert "over 2 invocations" in page and "times sum to" in page  # written just before run.json
+
+
+def test_wall_summary_adds_earlier_invocations() -> None:
+    run = {"wall_s": 30.0, "total_wall_s": 150.0, "backend": {"workers": 2},
+           "previous_runs": [{"wall_s": 100.0}, {"wall_s": 20.0}], "cells_wall_s_sum": 260.0}
+    assert wall_summary(run) == ("150 s (2.5 min) over 3 invocations, latest with 2 workers; "
+                                 "the cells' training + evaluation times sum to 260 s")
+    assert wall_summary({}) == "not recorded"
 
 
 def test_changed_training_settings_are_refused(toy_run, tmp_path) -> None:

@@ -103,7 +103,7 @@ def _header(resolved: dict[str, Any], run: dict[str, Any]) -> str:
                                       (resolved.get("training") or {}).items()),
         "extra test datasets": ", ".join((resolved.get("evaluate") or {}).get("extra", []))
         or "none",
-        "experiment wall time (s)": _g(run.get("wall_s")),
+        "experiment wall time": wall_summary(run),
         "source": resolved.get("source"),
     }
     return key_values(items)
@@ -289,16 +289,39 @@ def _speed_html(sp: dict[str, Any]) -> str:
                      "speed-up batch 1", "speed-up per trial, batched"], surs))
 
 
+def wall_summary(run: dict[str, Any]) -> str:
+    """One line: total wall time over every invocation of the run, and the cells' own sum.
+
+    ``run`` is the runner's ``run.json``; ``total_wall_s`` adds the wall time of earlier,
+    interrupted or finished, invocations (``previous_runs``) to the latest one.
+    """
+    if not run:
+        return "not recorded"
+    total = run.get("total_wall_s", run.get("wall_s")) or 0.0
+    n = len(run.get("previous_runs") or []) + 1
+    workers = (run.get("backend") or {}).get("workers", 1)
+    text = (f"{total:.0f} s ({total / 60:.1f} min) over {n} invocation{'s' * (n > 1)}, "
+            f"latest with {workers} worker{'s' * (workers > 1)}")
+    if run.get("cells_wall_s_sum") is not None:
+        text += f"; the cells' training + evaluation times sum to {run['cells_wall_s_sum']:.0f} s"
+    return text
+
+
 def _wall_html(run: dict[str, Any], cells: list[CellSummary], meta: dict[str, Any] | None) -> str:
-    items = {"experiment wall time (s)": _g(run.get("wall_s")),
-             **{f"phase {k} (s)": _g(v) for k, v in (run.get("phases_s") or {}).items()},
+    items = {"experiment wall time": wall_summary(run),
+             "latest invocation (s)": _g(run.get("wall_s")),
+             **{f"latest: phase {k} (s)": _g(v) for k, v in (run.get("phases_s") or {}).items()},
              "backend": run.get("backend"), "resumed": run.get("resumed"),
-             "started": run.get("started"), "finished": run.get("finished"),
-             "host": run.get("host")}
+             "started": run.get("started"), "host": run.get("host")}
     if meta:
         items.update({f"analysis {k} (s)": _g(v) for k, v in meta.get("wall_s", {}).items()})
+    earlier = [[str(r.get("started")), str(r.get("finished") or "interrupted"), _g(r.get("wall_s")),
+                str(r.get("cells_run"))] for r in run.get("previous_runs") or []]
     rows = [[c.key, _g(c.wall_s.get("train")), _g(c.wall_s.get("evaluate"))] for c in cells]
-    return key_values(items) + table(["cell", "training (s)", "evaluation (s)"], rows)
+    return (key_values(items)
+            + (table(["earlier invocation started", "finished", "wall (s)", "cells run"], earlier)
+               if earlier else "")
+            + table(["cell", "training (s)", "evaluation (s)"], rows))
 
 
 def _provenance_html(resolved: dict[str, Any]) -> str:
@@ -335,7 +358,7 @@ def make_suite_report(suite_dir: Path) -> Path:
         resolved = read_json(member / "resolved.json", required=False) or {}
         link = (f'<a href="../{html.escape(m["folder"])}/{REPORT_DIR}/index.html">'
                 f'{html.escape(m["name"])}</a>') if page.is_file() else html.escape(m["name"])
-        rows.append([link, html.escape(resolved.get("title", "")), _g(run.get("wall_s")),
+        rows.append([link, html.escape(resolved.get("title", "")), html.escape(wall_summary(run)),
                      html.escape(", ".join(m.get("failed", [])) or "none")])
         evs = read_json(member / ANALYSIS_DIR / "error_vs_size.json", required=False) or {}
         for ds, r in evs.get("datasets", {}).items():
@@ -343,7 +366,7 @@ def make_suite_report(suite_dir: Path) -> Path:
                 series[f"{m['name']}/{ds}"] = r["points"]
                 marks[f"{m['name']}/{ds}"] = r
     out = suite_dir / REPORT_DIR
-    sections = [("Experiments", _raw_table(["experiment", "title", "wall time (s)", "failed"],
+    sections = [("Experiments", _raw_table(["experiment", "title", "wall time", "failed"],
                                            rows)),
                 ("Run", key_values({"suite": suite.get("suite"), "wall time (s)":
                                     _g(suite.get("wall_s")), "started": suite.get("started"),
