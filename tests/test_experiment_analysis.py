@@ -324,3 +324,37 @@ def test_ensemble_attribution_completeness_on_a_trained_run(toy_suite: Path) -> 
     gap = (fn(x) - fn(torch.zeros_like(x))).detach()
     assert attr.abs().sum() > 0
     torch.testing.assert_close(attr.sum(dim=(2, 3)), gap, rtol=2e-2, atol=2e-4)
+
+
+# ----------------------------------------------------------------------------- stopped members
+def test_stopped_members_are_the_ones_the_trainer_froze(tmp_path: Path) -> None:
+    from neuroreduce.datasets.dataset import Dataset
+    from neuroreduce.experiments.expfiles import stopped_members
+    from neuroreduce.training import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=(10, 40, 2)).astype(np.float32)
+    y = np.cumsum(u[:, :, :1] - 0.5 * u[:, :, 1:], axis=1).astype(np.float32)
+    ds = Dataset(u, y, 0.5, ("u1", "u2"), ("y",), split=np.array([0] * 6 + [1] * 2 + [2] * 2))
+    cfg = TrainConfig(model="gru", hidden=3, seeds=(0, 1, 2, 3), epochs=8, batch_size=3,
+                      learning_rate=0.01, early_stopping_patience=1)
+    result = train(ds, cfg, tmp_path / "run", progress=False)
+    frozen = tuple(k for k, s in enumerate(result.stopped_early) if s)
+    assert frozen and len(frozen) < len(cfg.seeds), result.stopped_early  # a mixed ensemble
+    assert stopped_members(tmp_path / "run") == frozen
+    assert stopped_members(tmp_path / "missing") == ()
+
+
+def test_stopped_paragraph_names_cells_and_best_epochs() -> None:
+    from dataclasses import replace
+
+    from neuroreduce.experiments.conclusions import stopped_paragraph
+
+    ok = replace(_cell("gru", 8, 0.01), best_epochs=(990, 995))
+    bad = replace(_cell("gru", 32, 0.02, variant="no_avb"), best_epochs=(900, 16, 601),
+                  stopped=(1, 2))
+    assert stopped_paragraph([ok]) == []
+    (para,) = stopped_paragraph([ok, bad])
+    assert para["kind"] == "stopped" and para["holds"] is None
+    assert para["text"].startswith("1 of 2 cell(s) had members stop")
+    assert "fcm/gru-32/no_avb 2 of 3, best epochs 16-601" in para["text"]

@@ -313,6 +313,24 @@ def ood_paragraph(analyses: dict[str, Any]) -> list[dict[str, Any]]:
     return [_para("ood", "Out-of-distribution stimuli", text)]
 
 
+def stopped_paragraph(cells: Sequence[CellSummary]) -> list[dict[str, Any]]:
+    """Which cells had seeds diverge (frozen at their best epoch before the last one)."""
+    hit = [c for c in cells if c.stopped]
+    if not hit:
+        return []
+    parts = []
+    for c in hit:
+        epochs = [c.best_epochs[k] for k in c.stopped if k < len(c.best_epochs)]
+        span = ("" if not epochs else f", best epoch {epochs[0]}" if len(epochs) == 1
+                else f", best epochs {min(epochs)}-{max(epochs)}")
+        parts.append(f"{c.key} {len(c.stopped)} of {len(c.best_epochs)}{span}")
+    text = (f"{len(hit)} of {len(cells)} cell(s) had members stop before the last epoch "
+            f"(weights diverged to NaN/inf at this learning rate, or early stopping): "
+            f"{'; '.join(parts)}. Those members keep the weights of their best validation epoch, "
+            "so their errors are included in the means; a smaller learning_rate may avoid it.")
+    return [_para("stopped", "Diverged members", text)]
+
+
 def size_paragraph(analyses: dict[str, Any]) -> list[dict[str, Any]]:
     evs = analyses.get("error_vs_size", {})
     out = []
@@ -395,6 +413,7 @@ def conclusions(cells: Sequence[CellSummary], analyses: dict[str, Any], *,
         out += exp4(cells, analyses)
     if kind == "exp5":
         out += exp5(cells)
+    out += stopped_paragraph(cells)
     out += size_paragraph(analyses) + fidelity(analyses, resolved)
     out += ood_paragraph(analyses) + speed_paragraph(analyses)
     return out

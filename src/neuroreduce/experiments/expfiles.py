@@ -81,6 +81,9 @@ class CellSummary:
         extra: extra dataset -> metric -> :class:`Stat` (all its trials).
         extra_per_output: extra dataset -> output -> metric -> :class:`Stat`.
         wall_s: Training and evaluation wall time (s).
+        best_epochs: Best-validation epoch per member (1-based).
+        stopped: Members (0-based) frozen at their best weights before the last epoch: they
+            diverged to NaN/inf (or were early-stopped); see :func:`stopped_members`.
     """
 
     key: str
@@ -99,6 +102,8 @@ class CellSummary:
     extra: dict[str, dict[str, Stat]] = field(default_factory=dict)
     extra_per_output: dict[str, dict[str, dict[str, Stat]]] = field(default_factory=dict)
     wall_s: dict[str, float] = field(default_factory=dict)
+    best_epochs: tuple[int, ...] = ()
+    stopped: tuple[int, ...] = ()
 
     @property
     def label(self) -> str:
@@ -118,6 +123,23 @@ def _metrics(block: dict[str, Any]) -> dict[str, Stat]:
 
 def _per_output(block: dict[str, Any]) -> dict[str, dict[str, Stat]]:
     return {name: _metrics(v) for name, v in block.get("per_output", {}).items()}
+
+
+def stopped_members(cell_dir: Path) -> tuple[int, ...]:
+    """Members of a cell's ensemble that stopped training before the last epoch.
+
+    The trainer freezes a member at its best weights when its weights diverge to NaN/inf (or
+    when early stopping ends it) and logs no more losses for it: those members have no finite
+    row in the last epoch of ``history.csv``. Empty without a history.
+    """
+    from neuroreduce.training.checkpoint import read_history
+
+    rows = read_history(cell_dir)
+    if not rows:
+        return ()
+    last = max(r.epoch for r in rows)
+    alive = {r.member for r in rows if r.epoch == last and np.isfinite(r.train_loss)}
+    return tuple(sorted({r.member for r in rows} - alive))
 
 
 def read_cell(cell_dir: Path) -> CellSummary:
@@ -146,6 +168,8 @@ def read_cell(cell_dir: Path) -> CellSummary:
         extra={n: _metrics(b) for n, b in extra_blocks.items()},
         extra_per_output={n: _per_output(b) for n, b in extra_blocks.items()},
         wall_s={k: float(v) for k, v in wall.items()} if isinstance(wall, dict) else {},
+        best_epochs=tuple(int(e) for e in record.get("best_epochs", ())),
+        stopped=stopped_members(cell_dir),
     )
 
 

@@ -112,7 +112,8 @@ def _header(resolved: dict[str, Any], run: dict[str, Any]) -> str:
 def _results_table(cells: list[CellSummary]) -> str:
     extras = sorted({n for c in cells for n in c.extra})
     header = ["cell", "params (ours)", "params (paper/Keras)", "train RMSE", "valid RMSE",
-              "test RMSE", "test NRMSE"] + [f"{n} RMSE" for n in extras]
+              "test RMSE", "test NRMSE"] + [f"{n} RMSE" for n in extras] + [
+              "best epoch (mean)", "members stopped"]
     rows = []
     for c in cells:
         row = [c.key, c.n_parameters, c.keras_parameters]
@@ -123,9 +124,14 @@ def _results_table(cells: list[CellSummary]) -> str:
         for n in extras:
             e = c.extra.get(n, {}).get("rmse")
             row.append(_pm(e.mean, e.std) if e else "-")
+        row.append(f"{np.mean(c.best_epochs):.0f}" if c.best_epochs else "-")
+        row.append(f"{len(c.stopped)} of {len(c.best_epochs)}" if c.best_epochs else "-")
         rows.append(row)
     return ("<p>RMSE in the outputs' units (mV); NRMSE = RMSE / range of the true outputs of "
-            "the split (scale-free, comparable with the paper).</p>" + table(header, rows))
+            "the split (scale-free, comparable with the paper). Members stopped: seeds frozen "
+            "at their best weights before the last epoch because their weights diverged to "
+            "NaN/inf (or early stopping ended them); their errors are those of the best epoch "
+            "before that.</p>" + table(header, rows))
 
 
 def _paper_html(pc: dict[str, Any]) -> str:

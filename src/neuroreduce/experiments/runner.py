@@ -38,6 +38,7 @@ from neuroreduce._io import write_json_atomic, write_text_atomic
 from neuroreduce.errors import CheckpointError, ConfigError, NeuroreduceError
 from neuroreduce.execution import Backend, run_tasks
 from neuroreduce.experiments import cells as cellmod
+from neuroreduce.experiments.expfiles import stopped_members
 from neuroreduce.experiments.spec import ExperimentSpec, load_experiment
 
 RESOLVED_JSON = "resolved.json"
@@ -413,6 +414,7 @@ def results_table(spec: ExperimentSpec, out: Path) -> tuple[list[str], list[dict
     Columns: key, dataset, model, hidden, variant, status (``"ok"`` or ``"missing"``),
     n_parameters, keras_parameters, ``{split}_{metric}_mean/_std`` for train/valid/test and
     every metric, ``{extra}_{metric}_mean/_std`` for every extra dataset, best_epoch_mean,
+    members_stopped (members frozen before the last epoch: diverged, or early-stopped),
     wall_train_s, wall_evaluate_s (s). Values of unfinished cells are ``None``.
     """
     columns = ["key", "dataset", "model", "hidden", "variant", "status", "n_parameters",
@@ -420,7 +422,7 @@ def results_table(spec: ExperimentSpec, out: Path) -> tuple[list[str], list[dict
     for where in (*SPLITS, *spec.extra):
         for m in spec.metrics:
             columns += [f"{where}_{m}_mean", f"{where}_{m}_std"]
-    columns += ["best_epoch_mean", "wall_train_s", "wall_evaluate_s"]
+    columns += ["best_epoch_mean", "members_stopped", "wall_train_s", "wall_evaluate_s"]
     rows = []
     for cell in spec.cells:
         row: dict[str, Any] = dict.fromkeys(columns)
@@ -434,6 +436,7 @@ def results_table(spec: ExperimentSpec, out: Path) -> tuple[list[str], list[dict
             row.update(status="ok", n_parameters=record["n_parameters"],
                        keras_parameters=record["keras_parameters"],
                        best_epoch_mean=sum(record["best_epochs"]) / len(record["best_epochs"]),
+                       members_stopped=len(stopped_members(folder)),
                        wall_train_s=record["wall_s"]["train"],
                        wall_evaluate_s=record["wall_s"]["evaluate"])
             blocks = {s: results["splits"].get(s) for s in SPLITS}
