@@ -250,12 +250,23 @@ def _ood_html(ood: dict[str, Any]) -> str:
             + table(["cell", "OOD dataset", "test RMSE", "OOD RMSE", "OOD / test"], rows))
 
 
+MAX_ATTRIBUTION_PANELS = 36
+
+
+def _cell_order(key: str) -> tuple[Any, ...]:
+    """Sort key of ``dataset/model-hidden[/variant]``: model, size (numeric), all inputs first."""
+    dataset, arch, *variant = key.split("/")
+    model, _, hidden = arch.rpartition("-")
+    return (dataset, model, int(hidden) if hidden.isdigit() else 0, bool(variant), variant)
+
+
 def _importance_html(analyses: dict[str, Any], figs: Path) -> str:
     parts = []
     attr = analyses.get("attribution", {}).get("cells", {})
     if attr:
-        panels = [(f"{v['label']}", v["inputs"], v["outputs"], np.asarray(v["importance_mean"]))
-                  for v in attr.values()][:9]
+        panels = [(f"{attr[k]['label']}", attr[k]["inputs"], attr[k]["outputs"],
+                   np.asarray(attr[k]["importance_mean"]))
+                  for k in sorted(attr, key=_cell_order)][:MAX_ATTRIBUTION_PANELS]
         xf.plot_heatmaps(figs / "attribution.png", panels=panels, colorbar_label="importance",
                          limits=(0.0, 1.0))
         parts.append(figure("figures/attribution.png", "Integrated gradients (zero-current "
