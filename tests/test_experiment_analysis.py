@@ -358,3 +358,29 @@ def test_stopped_paragraph_names_cells_and_best_epochs() -> None:
     assert para["kind"] == "stopped" and para["holds"] is None
     assert para["text"].startswith("1 of 2 cell(s) had members stop")
     assert "fcm/gru-32/no_avb 2 of 3, best epochs 16-601" in para["text"]
+
+
+def _size_result(best: float, params: int, means: tuple[float, ...]) -> dict:
+    return {"best": f"x/gru-{params}", "best_mean": best, "best_parameters": params,
+            "smallest_within": f"x/gru-{params}", "smallest_mean": best,
+            "smallest_parameters": params, "tolerance": 0.1,
+            "points": [{"mean": m} for m in means]}
+
+
+def test_fidelity_paragraph_compares_sizes_only_between_fitted_levels() -> None:
+    from neuroreduce.experiments.conclusions import fidelity
+
+    resolved = {"datasets": {"graded": {"parameter_set": "C0"}, "spiking": {"parameter_set": "C"}}}
+    fitted = {"error_vs_size": {"datasets": {
+        "graded": _size_result(0.004, 1124, (0.05, 0.004)),
+        "spiking": _size_result(0.006, 140, (0.006, 0.0062))}}}
+    (para,) = fidelity(fitted, resolved)
+    assert para["text"].endswith("graded needs 8x the parameters of spiking.")
+    unfitted = {"error_vs_size": {"datasets": {
+        "graded": _size_result(0.004, 1124, (0.05, 0.004)),
+        "spiking": _size_result(0.107, 60, (0.107, 0.113))}}}
+    (para,) = fidelity(unfitted, resolved)
+    assert "spiking (parameters_C): no size fits it well" in para["text"]
+    assert "27x the best on graded" in para["text"] and "within 6% of each other" in para["text"]
+    assert "needs" not in para["text"]
+    assert fidelity(unfitted, {"datasets": {"graded": {"parameter_set": "C0"}}}) == []

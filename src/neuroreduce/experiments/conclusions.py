@@ -345,27 +345,48 @@ def size_paragraph(analyses: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+POOR_FIT_RATIO = 5.0  # a level whose best error is this many times another level's is "not fitted"
+
+
 def fidelity(analyses: dict[str, Any], resolved: dict[str, Any]) -> list[dict[str, Any]]:
-    """Model size needed per c302 parameter set (datasets that differ in ``parameter_set``)."""
+    """Model size needed per c302 parameter set (datasets that differ in ``parameter_set``).
+
+    A level whose best test NRMSE is at least :data:`POOR_FIT_RATIO` times the best of another
+    level is reported as not fitted by any size (with how much the sizes differ), and is left
+    out of the "needs Nx the parameters" comparison, which would otherwise reward a level that
+    every size fails on equally.
+    """
     tables = resolved.get("datasets", {}) or {}
-    evs = analyses.get("error_vs_size", {}).get("datasets", {})
+    evs = {ds: r for ds, r in analyses.get("error_vs_size", {}).get("datasets", {}).items()
+           if r.get("best")}
     sets = {}
     for ds in evs:
         info = tables.get(ds) or {}
         sets[ds] = (info.get("table") or info).get("parameter_set")
     if len({s for s in sets.values() if s}) < 2:
         return []
-    parts = []
+    floor_ds = min(evs, key=lambda ds: evs[ds]["best_mean"])
+    floor = evs[floor_ds]["best_mean"]
+    parts, fitted = [], {}
     for ds, r in evs.items():
-        if r.get("best"):
-            parts.append(f"{ds} (parameters_{sets[ds]}): smallest within "
-                         f"{100 * r['tolerance']:.0f}% of the best is {r['smallest_within']} "
-                         f"({r['smallest_parameters']} parameters, NRMSE {_g(r['smallest_mean'])};"
-                         f" best {_g(r['best_mean'])})")
-    sizes = {ds: r["smallest_parameters"] for ds, r in evs.items() if r.get("best")}
-    big, small = max(sizes, key=sizes.get), min(sizes, key=sizes.get)
-    text = "; ".join(parts) + (f". {big} needs {sizes[big] / sizes[small]:.2g}x the parameters "
-                               f"of {small}.")
+        ratio = r["best_mean"] / floor if floor > 0 else float("inf")
+        if ratio >= POOR_FIT_RATIO:
+            means = [pt["mean"] for pt in r.get("points", [])] or [r["best_mean"]]
+            parts.append(f"{ds} (parameters_{sets[ds]}): no size fits it well; the best test "
+                         f"NRMSE {_g(r['best_mean'])} ({r['best']}) is {ratio:.2g}x the best on "
+                         f"{floor_ds}, and the sizes lie within "
+                         f"{100 * (max(means) / min(means) - 1):.0f}% of each other, so size "
+                         "does not buy accuracy there")
+            continue
+        fitted[ds] = r["smallest_parameters"]
+        parts.append(f"{ds} (parameters_{sets[ds]}): smallest within "
+                     f"{100 * r['tolerance']:.0f}% of the best is {r['smallest_within']} "
+                     f"({r['smallest_parameters']} parameters, NRMSE {_g(r['smallest_mean'])};"
+                     f" best {_g(r['best_mean'])})")
+    text = "; ".join(parts) + "."
+    if len(fitted) >= 2:
+        big, small = max(fitted, key=fitted.get), min(fitted, key=fitted.get)
+        text += f" {big} needs {fitted[big] / fitted[small]:.2g}x the parameters of {small}."
     return [_para("fidelity", "Fidelity levels", text)]
 
 
