@@ -183,8 +183,7 @@ def _run_one(
     failures: dict[str, str] = {}
     run_info: dict[str, Any] = {
         "experiment": spec.name, "started": started, "backend": asdict(backend),
-        "resumed": resumed, "cells": len(spec.cells), "cells_run": 0,
-        "cells_skipped": 0, "failed": failures,
+        "resumed": resumed, "cells": len(spec.cells), "cells_run": 0, "cells_skipped": 0,
         "python": sys.version.split()[0], "host": socket.gethostname(),
         "previous_runs": previous,
     }
