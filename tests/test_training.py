@@ -17,6 +17,7 @@ from neuroreduce.training import (
     Normalization,
     TrainConfig,
     load_run,
+    member_losses,
     predict,
     train,
 )
@@ -292,3 +293,27 @@ def test_a_diverged_member_is_frozen_at_its_best_without_touching_the_others() -
     report = loop.run_epoch()  # the others keep training, with finite losses
     assert math.isnan(report.valid_losses[1]) and math.isfinite(report.valid_losses[0])
     assert all(torch.isfinite(p).all() for p in loop.model.parameters())
+
+
+@pytest.mark.parametrize("loss", ["mse", "rmse"])
+def test_member_losses_equal_autograd_of_the_plain_expression_bit_for_bit(loss: str) -> None:
+    """The hand-written gradient of member_losses changes speed only, not a single bit."""
+    gen = torch.Generator().manual_seed(3)
+    pred = torch.randn(4, 5, 33, 7, generator=gen)
+    target = torch.randn(4, 5, 33, 7, generator=gen)
+    active = torch.tensor([1.0, 0.0, 1.0, 1.0])
+
+    fast = pred.clone().requires_grad_()
+    got = member_losses(fast, target, loss)
+    (got * active).sum().backward()
+
+    plain = pred.clone().requires_grad_()
+    want = (plain - target).square().mean(dim=(1, 2, 3))
+    want = want.sqrt() if loss == "rmse" else want
+    (want * active).sum().backward()
+
+    assert torch.equal(got, want)
+    assert fast.grad is not None and plain.grad is not None
+    assert torch.equal(fast.grad, plain.grad)
+    assert torch.all(fast.grad[1] == 0)  # a frozen member gets no gradient
+    assert not target.requires_grad
