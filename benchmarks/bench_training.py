@@ -13,11 +13,14 @@ machine hurts all of them alike) and printed as model-epochs per second with the
 and (b)/(a), by wall time and by CPU time of the process (the better guide on a shared
 machine). ``--steps 1001 5001`` prints per-step throughput (million sequence-steps per CPU
 second) for each length; ``--train`` adds the real :func:`neuroreduce.training.train` (per-epoch
-evaluation and checkpoints included) for the packed and fused engines.
+evaluation and checkpoints included) for the packed and fused engines. ``--loss`` times the
+per-member loss alone (forward + backward), autograd's plain expression vs
+:func:`neuroreduce.training.member_losses`, for 4 and 28 outputs (Experiment 5 is 28 wide).
 
     python benchmarks/bench_training.py                          # GRU-8, LSTM-8, RNN-16
     python benchmarks/bench_training.py --cell gru --hidden 8 --steps 1001 5001 --train
     python benchmarks/bench_training.py --fresh-build            # time the one-time compile
+    python benchmarks/bench_training.py --loss --no-models       # the loss alone
 """
 
 from __future__ import annotations
@@ -94,10 +97,10 @@ def _best_epoch_seconds(runs: dict[str, Callable[[], None]], epochs: int, rounds
     return wall, cpu
 
 
-def _data(members: int, batch: int, steps: int, seed: int = 0):
+def _data(members: int, batch: int, steps: int, seed: int = 0, outputs: int = 4):
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(members, batch, steps, 4, generator=g)
-    y = torch.randn(members, batch, steps, 4, generator=g)
+    x = torch.randn(members, batch, steps, outputs, generator=g)
+    y = torch.randn(members, batch, steps, outputs, generator=g)
     return x, y
 
 
@@ -157,6 +160,32 @@ def _bench_train(cell: str, hidden: int, args: argparse.Namespace) -> None:
             print(f"  {engine:<8s} {s:8.4f} s/epoch {len(seeds) / s:10.2f} model-epochs/s")
 
 
+def bench_loss(args: argparse.Namespace) -> None:
+    """The per-member loss of one minibatch, forward + backward: plain autograd vs ours."""
+    from neuroreduce.training import member_losses
+
+    def plain(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (p - y).square().mean(dim=(1, 2, 3))
+
+    def ours(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return member_losses(p, y, "mse")
+
+    print(f"\nper-member MSE, forward + backward, {args.members} members x batch {args.batch} x "
+          f"{args.steps[0]} steps")
+    for outputs in (4, 28):
+        x, y = _data(args.members, args.batch, args.steps[0], outputs=outputs)
+        runs = {}
+        for name, loss in (("plain", plain), ("ours", ours)):
+            def run(loss=loss, x=x, y=y) -> None:
+                p = x.detach().requires_grad_()
+                loss(p, y).sum().backward()
+            runs[name] = run
+        sec, cpu = _best_epoch_seconds(runs, args.epochs, args.rounds)
+        print(f"  {outputs:2d} outputs: plain autograd {sec['plain'] * 1e3:7.1f} ms, "
+              f"member_losses {sec['ours'] * 1e3:7.1f} ms: {sec['plain'] / sec['ours']:.1f}x "
+              f"(CPU {cpu['plain'] / cpu['ours']:.1f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cell", choices=("gru", "lstm", "rnn"), default=None,
@@ -169,6 +198,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (best is kept)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the slow (a)")
     parser.add_argument("--train", action="store_true", help="also time the real train()")
+    parser.add_argument("--loss", action="store_true", help="also time the loss alone")
+    parser.add_argument("--no-models", action="store_true", help="skip the engine comparison")
     parser.add_argument("--fresh-build", action="store_true",
                         help="compile the extension into an empty folder to time the build")
     args = parser.parse_args()
@@ -185,8 +216,10 @@ def main() -> None:
     models = [(args.cell, args.hidden or dict(_DEFAULT_MODELS)[args.cell])] if args.cell else [
         (c, args.hidden or h) for c, h in _DEFAULT_MODELS
     ]
-    for cell, hidden in models:
+    for cell, hidden in [] if args.no_models else models:
         bench_model(cell, hidden, args)
+    if args.loss:
+        bench_loss(args)
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
 
 
