@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -18,7 +19,7 @@ from neuroreduce.experiments.attribution import (
     integrated_gradients,
     time_mean_target,
 )
-from neuroreduce.experiments.conclusions import conclusions, exp1, exp3, exp4
+from neuroreduce.experiments.conclusions import conclusions, exp1, exp3, exp4, exp5
 from neuroreduce.experiments.expfiles import CellSummary, Stat
 from neuroreduce.models.rnn import RecurrentSurrogate
 
@@ -171,6 +172,27 @@ def test_exp4_conclusion_follows_the_data() -> None:
         texts.append(para["text"])
     assert "stated conclusion \"AVB drives LUAL/PVR\": holds by ablation" in texts[0]
     assert "stated conclusion \"AVB drives LUAL/PVR\": does NOT hold by ablation" in texts[1]
+
+
+def test_exp5_conclusions_follow_the_data() -> None:
+    def wide(model: str, hidden: int, test: float) -> CellSummary:
+        c = _cell(model, hidden, test, dataset="mix")
+        return dataclasses.replace(c, outputs=tuple(f"N{i}" for i in range(28)),
+                                   inputs=tuple(f"I{i}" for i in range(10)))
+
+    # GRU-16 within 10% of the best GRU-32: 16 < 28 units suffice; GRU wins 2 of 3 sizes
+    small_ok = [wide("gru", 8, 0.030), wide("gru", 16, 0.0105), wide("gru", 32, 0.0100),
+                wide("lstm", 8, 0.040), wide("lstm", 16, 0.0100), wide("lstm", 32, 0.0120)]
+    scale, gru = exp5(small_ok, tolerance=0.10)
+    assert scale["holds"] is True and "GRU-16" in scale["text"] and "28 outputs" in scale["text"]
+    assert gru["holds"] is True and "2 of 3" in gru["text"]
+    # only the 32-unit models get within 10%, and the LSTM wins every size
+    big_only = [wide("gru", 8, 0.030), wide("gru", 16, 0.0200), wide("gru", 32, 0.0101),
+                wide("lstm", 8, 0.020), wide("lstm", 16, 0.0150), wide("lstm", 32, 0.0100)]
+    scale, gru = exp5(big_only, tolerance=0.10)
+    assert scale["holds"] is False and "does NOT hold" in scale["text"]
+    assert "smallest model within 10% of it is LSTM-32" in scale["text"]
+    assert gru["holds"] is False and "0 of 3" in gru["text"]
 
 
 def test_conclusions_pick_paragraphs_from_the_paper_key() -> None:
