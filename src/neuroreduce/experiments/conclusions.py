@@ -15,6 +15,8 @@ Criteria (stated in the text as well):
   within ``size_tolerance`` or within the seeds' combined standard deviation.
 * an input group "drives" outputs: removing it raises those outputs' test RMSE the most
   (relative increase), or its inputs carry the largest share of their attribution.
+* "fewer recurrent units than outputs" (Experiment 5): the smallest model within
+  ``size_tolerance`` of the best has fewer units than the data have outputs.
 """
 
 from __future__ import annotations
