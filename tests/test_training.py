@@ -317,3 +317,22 @@ def test_member_losses_equal_autograd_of_the_plain_expression_bit_for_bit(loss: 
     assert torch.equal(fast.grad, plain.grad)
     assert torch.all(fast.grad[1] == 0)  # a frozen member gets no gradient
     assert not target.requires_grad
+
+
+def test_wide_data_are_evaluated_in_smaller_pieces_with_the_same_losses(monkeypatch) -> None:
+    from neuroreduce.models import ModelSpec
+    from neuroreduce.training import trainer
+    from neuroreduce.training.data import InMemoryData
+
+    ds = linear_dataset(n_trials=20, n_time=30)  # 2 inputs -> 1 output
+    cfg = TrainConfig(hidden=3, seeds=(0, 1, 2), epochs=2, batch_size=4)
+    loop = trainer._Loop(cfg, ModelSpec("gru", 2, 1, 3), InMemoryData(ds, Normalization.fit(ds)))
+    loop.run_epoch()
+    trial_bytes = 3 * 30 * 1 * 4  # members x steps x outputs x float32
+    whole = {split: loop._evaluate(split) for split in ("train", "valid")}
+    assert loop._eval_piece() == 64
+    for budget, piece in ((trial_bytes * 20, 16), (trial_bytes * 3, 3), (1, 1)):
+        monkeypatch.setattr(trainer, "_EVAL_BYTES", budget)
+        assert loop._eval_piece() == piece
+        for split, losses in whole.items():
+            assert loop._evaluate(split) == pytest.approx(losses, rel=1e-6)

@@ -47,7 +47,11 @@ from neuroreduce.training.config import TrainConfig
 from neuroreduce.training.data import TrainingData, fit_normalization, training_data
 
 _STATE_FORMAT = "neuroreduce-train-state"
-_EVAL_BATCH = 64  # trials per forward pass when evaluating losses
+_EVAL_BATCH = 64  # trials per forward pass when evaluating losses ...
+#: ... unless all members' outputs for them would exceed this many bytes (float32): larger
+#: temporaries are fresh ``mmap``s that page-fault in (glibc's threshold tops out at 32 MiB),
+#: which cost Experiment 5 (28 outputs) more than the forward pass itself.
+_EVAL_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -209,11 +213,20 @@ class _Loop:
             self.done[k] = True
 
     # ---------------------------------------------------------------- one epoch
+    def _eval_piece(self) -> int:
+        """Trials per evaluation pass: :data:`_EVAL_BATCH`, fewer for wide or long data."""
+        values_per_trial = self.data.n_values("train") // max(1, self.data.n_train)
+        trial_bytes = self.config.n_members * values_per_trial * 4
+        if trial_bytes * _EVAL_BATCH <= _EVAL_BYTES:
+            return _EVAL_BATCH
+        size = _EVAL_BYTES // trial_bytes
+        return max(1, size - size % 8 if size >= 8 else size)  # whole 8-lane blocks (fused)
+
     def _evaluate(self, split: str) -> list[float]:
         sse = torch.zeros(self.config.n_members, dtype=torch.float64)
         self.model.eval()
         with torch.no_grad():
-            for x, y in self.data.chunks(split, _EVAL_BATCH):
+            for x, y in self.data.chunks(split, self._eval_piece()):
                 err = self.model.forward_shared(x).sub_(y).square_()  # fresh: in place
                 sse += err.sum(dim=(1, 2, 3)).double()
         self.model.train()
