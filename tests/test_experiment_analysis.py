@@ -19,7 +19,14 @@ from neuroreduce.experiments.attribution import (
     integrated_gradients,
     time_mean_target,
 )
-from neuroreduce.experiments.conclusions import conclusions, exp1, exp3, exp4, exp5
+from neuroreduce.experiments.conclusions import (
+    behaviour_paragraph,
+    conclusions,
+    exp1,
+    exp3,
+    exp4,
+    exp5,
+)
 from neuroreduce.experiments.expfiles import CellSummary, Stat
 from neuroreduce.models.rnn import RecurrentSurrogate
 
@@ -186,6 +193,7 @@ def test_exp5_conclusions_follow_the_data() -> None:
     scale, gru = exp5(small_ok, tolerance=0.10)
     assert scale["holds"] is True and "GRU-16" in scale["text"] and "28 outputs" in scale["text"]
     assert gru["holds"] is True and "2 of 3" in gru["text"]
+    assert "2 of the 3 differences exceed the seeds' combined standard deviation" in gru["text"]
     # only the 32-unit models get within 10%, and the LSTM wins every size
     big_only = [wide("gru", 8, 0.030), wide("gru", 16, 0.0200), wide("gru", 32, 0.0101),
                 wide("lstm", 8, 0.020), wide("lstm", 16, 0.0150), wide("lstm", 32, 0.0100)]
@@ -193,6 +201,35 @@ def test_exp5_conclusions_follow_the_data() -> None:
     assert scale["holds"] is False and "does NOT hold" in scale["text"]
     assert "smallest model within 10% of it is LSTM-32" in scale["text"]
     assert gru["holds"] is False and "0 of 3" in gru["text"]
+
+
+def test_behaviours_of_a_mixed_scenario_are_scored_apart() -> None:
+    from neuroreduce.scenarios import FCM16_OUTPUTS, NICTATION_OUTPUTS
+
+    def mixed(model: str, hidden: int, fcm: float, nictation: float) -> CellSummary:
+        per = {**dict.fromkeys(FCM16_OUTPUTS, fcm), **dict.fromkeys(NICTATION_OUTPUTS, nictation)}
+        per["DB1"] = 10 * fcm  # one outlier: the median ignores it
+        c = _cell(model, hidden, fcm, dataset="mix", per_output=per)
+        return dataclasses.replace(c, outputs=FCM16_OUTPUTS + NICTATION_OUTPUTS)
+
+    cells = [mixed("gru", 8, 0.02, 0.08), mixed("lstm", 8, 0.03, 0.06)]
+    resolved = {"datasets": {"mix": {"table": {"scenario": "fcm_nictation"}}}}
+    (para,) = behaviour_paragraph(cells, resolved)
+    assert para["holds"] is None
+    assert "GRU-8 scores fcm 0.02 (16 outputs), nictation 0.08 (12 outputs)" in para["text"]
+    hard = "nictation outputs are 2-4x as hard as the fcm outputs across the 2 models"
+    assert hard in para["text"]
+    # a one-behaviour scenario, or an unknown one, gets no paragraph
+    assert behaviour_paragraph(cells, {"datasets": {"mix": {"table": {"scenario": "fcm"}}}}) == []
+    assert behaviour_paragraph(cells, {}) == []
+
+
+def test_a_behaviour_must_name_outputs_of_its_scenario() -> None:
+    from neuroreduce.scenarios import Scenario
+
+    with pytest.raises(ConfigError, match=r"behaviour 'b' names outputs \['X'\]"):
+        Scenario(name="s", description="", inputs=("a",), outputs=("o",),
+                 behaviours=(("b", ("o", "X")),))
 
 
 def test_conclusions_pick_paragraphs_from_the_paper_key() -> None:

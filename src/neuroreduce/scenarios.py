@@ -31,6 +31,8 @@ class Scenario:
         simulator: Which simulator family runs it: ``"celegans"`` (c302 network in NEURON) or
             ``"toy"`` (closed-form linear system, for tests and tutorials).
         reference: Where the scenario comes from.
+        behaviours: For a scenario that mixes behaviours, each behaviour's name and its outputs
+            (a subset of ``outputs``), so analyses can score the behaviours apart.
     """
 
     name: str
@@ -42,10 +44,16 @@ class Scenario:
     ablated: tuple[str, ...] = ()
     simulator: str = "celegans"
     reference: str = ""
+    behaviours: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.inputs or not self.outputs:
             raise ConfigError(f"scenario {self.name!r} needs at least one input and one output")
+        for behaviour, outputs in self.behaviours:
+            unknown = sorted(set(outputs) - set(self.outputs))
+            if unknown:
+                raise ConfigError(f"scenario {self.name!r}: behaviour {behaviour!r} names outputs "
+                                  f"{unknown} that are not among its outputs")
         if self.duration_ms <= 0:
             raise ConfigError(f"scenario {self.name!r}: duration_ms must be > 0")
         lo, hi = self.amplitude_range_na
@@ -158,6 +166,7 @@ FCM_NICTATION = register_scenario(
         duration_ms=500.0,
         amplitude_range_na=(0.0, 0.1),  # FCM's; the nictation group uses (0, 0.05) in its mix
         reference="Barbulescu et al. 2023 (Experiment 5, Table 5); docs/scenarios.md",
+        behaviours=(("fcm", FCM16_OUTPUTS), ("nictation", NICTATION_OUTPUTS)),
     )
 )
 
