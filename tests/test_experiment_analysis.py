@@ -443,3 +443,23 @@ def test_fidelity_paragraph_compares_sizes_only_between_fitted_levels() -> None:
     assert "27x the best on graded" in para["text"] and "within 6% of each other" in para["text"]
     assert "needs" not in para["text"]
     assert fidelity(unfitted, {"datasets": {"graded": {"parameter_set": "C0"}}}) == []
+
+
+def test_sequence_figure_shows_each_behaviour_of_a_mixed_dataset() -> None:
+    from neuroreduce.experiments.report import sequence_outputs, sequence_trials
+
+    inputs = np.zeros((6, 10, 3))
+    inputs[[0, 1, 3], :, 0] = 1.0  # behaviour A drives input 0
+    inputs[[2, 4], :, 2] = 1.0  # behaviour B drives input 2
+    test = np.array([1, 3, 4, 5])
+    assert sequence_trials(inputs, test).tolist() == [1, 4]  # 3 drives the same input as 1
+    same = np.zeros((6, 10, 3))
+    same[:, :, 1] = 1.0
+    assert sequence_trials(same, test).tolist() == [1, 3]  # one behaviour: the first two
+    assert sequence_trials(inputs, np.array([5])).tolist() == [5]
+
+    names = ("a1", "a2", "a3", "b1", "b2", "b3")
+    variance = np.array([9.0, 8.0, 7.0, 0.3, 0.1, 0.2])
+    assert sequence_outputs(variance, names, ()).tolist() == [0, 1, 2, 3]
+    behaviours = (("A", ("a1", "a2", "a3")), ("B", ("b1", "b2", "b3")))
+    assert sequence_outputs(variance, names, behaviours).tolist() == [0, 1, 3, 5]

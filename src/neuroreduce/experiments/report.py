@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from neuroreduce.errors import CheckpointError
+from neuroreduce.errors import CheckpointError, ConfigError
 from neuroreduce.experiments.expfiles import (
     ANALYSIS_DIR,
     CellSummary,
@@ -75,7 +75,7 @@ def make_experiment_report(exp_dir: Path) -> Path:
         sections.append(("Conclusions", _conclusions_html(analyses["conclusions"])))
     sections.append(("Training (paper Figs 5, 7, 9 layout)", _loss_figure(cells, figs)))
     sections.append(("Test sequences (paper Figs 6, 8, 10-12 layout)",
-                     _sequence_figures(exp_dir, cells, figs)))
+                     _sequence_figures(exp_dir, cells, figs, resolved)))
     if "error_vs_size" in analyses:
         sections.append(("Error vs size", _size_html(analyses["error_vs_size"], figs)))
     if "ood" in analyses:
@@ -189,7 +189,50 @@ def _loss_figure(cells: list[CellSummary], figs: Path) -> str:
                   "epoch, mean over seeds; each seed's best-validation weights are kept.")
 
 
-def _sequence_figures(exp_dir: Path, cells: list[CellSummary], figs: Path) -> str:
+def _behaviours(resolved: dict[str, Any], dataset: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The behaviours of ``dataset``'s scenario (empty for one-behaviour or unknown ones)."""
+    from neuroreduce.scenarios import get_scenario
+
+    table = ((resolved.get("datasets") or {}).get(dataset) or {}).get("table") or {}
+    try:
+        return get_scenario(str(table.get("scenario"))).behaviours
+    except ConfigError:  # not a registered scenario: no behaviours known
+        return ()
+
+
+def sequence_trials(inputs: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Two test trials to draw: the first, and the first that drives other input channels.
+
+    In a mixed dataset (each trial drives one behaviour's inputs) this shows two behaviours;
+    otherwise it is the first two test trials. ``inputs`` is ``[trial, time, input]``.
+    """
+    if test.size <= 2:
+        return test
+    driven = [frozenset(np.flatnonzero(np.abs(inputs[i]).max(axis=0) > 0)) for i in test]
+    other = next((k for k in range(1, test.size) if driven[k] != driven[0]), 1)
+    return test[[0, other]]
+
+
+def sequence_outputs(variance: np.ndarray, names: tuple[str, ...],
+                     behaviours: tuple[tuple[str, tuple[str, ...]], ...]) -> np.ndarray:
+    """Indices of the outputs to draw (at most :data:`MAX_SEQUENCE_OUTPUTS`), sorted.
+
+    The largest-variance outputs; with behaviours, the largest of each behaviour in turn, so a
+    behaviour with small voltage swings is drawn too.
+    """
+    order = list(np.argsort(-variance))
+    groups = [[i for i in order if names[i] in set(outs)] for _, outs in behaviours]
+    groups = [g for g in groups if g] or [order]
+    shown: list[int] = []
+    for rank in range(len(names)):
+        for g in groups:
+            if rank < len(g) and len(shown) < MAX_SEQUENCE_OUTPUTS:
+                shown.append(g[rank])
+    return np.sort(np.array(shown, dtype=int))
+
+
+def _sequence_figures(exp_dir: Path, cells: list[CellSummary], figs: Path,
+                      resolved: dict[str, Any]) -> str:
     from neuroreduce.training import load_run, predict
 
     by_data: dict[tuple[str, str], list[CellSummary]] = {}
@@ -203,11 +246,12 @@ def _sequence_figures(exp_dir: Path, cells: list[CellSummary], figs: Path) -> st
             parts.append(f"<p>Test sequences of {html.escape(ds)} not drawn: "
                          f"{html.escape(str(exc))}</p>")
             continue
-        test = data.indices("test")[:2]
+        test = sequence_trials(data.inputs, data.indices("test"))
         if test.size == 0:
             continue
         var = data.outputs[data.indices("test")].var(axis=(0, 1))
-        shown = np.sort(np.argsort(-var)[:MAX_SEQUENCE_OUTPUTS])
+        behaviours = _behaviours(resolved, ds)
+        shown = sequence_outputs(var, tuple(data.output_names), behaviours)
         preds = []
         for c in group[:MAX_SEQUENCE_MODELS]:
             run = load_run(c.folder)
@@ -221,9 +265,13 @@ def _sequence_figures(exp_dir: Path, cells: list[CellSummary], figs: Path) -> st
             trial_labels=[f"test #{i} ({data.families[i]})" for i in test],
             units=data.output_units,
             title=f"{ds}{'' if variant == 'all' else ' / ' + variant}: true vs predicted")
-        parts.append(figure(f"figures/{name}", f"{ds} ({variant} inputs): two test trials, true "
+        which = ("of each behaviour in turn (" + ", ".join(b for b, _ in behaviours) + ") "
+                 if behaviours else "")
+        parts.append(figure(f"figures/{name}", f"{ds} ({variant} inputs): two test trials (the "
+                            "second drives other inputs where the data have such a trial), true "
                             "(red, blue) and predicted by one seed (green, black dashed); "
-                            f"outputs with the largest variance (at most {MAX_SEQUENCE_OUTPUTS})."))
+                            f"outputs with the largest variance {which}(at most "
+                            f"{MAX_SEQUENCE_OUTPUTS})."))
     return "".join(parts) or "<p>No test trials to show.</p>"
 
 
