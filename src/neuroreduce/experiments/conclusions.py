@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from neuroreduce._io import write_json_atomic
-from neuroreduce.experiments.expfiles import ANALYSIS_DIR, CellSummary
+from neuroreduce.experiments.expfiles import ANALYSIS_DIR, CellSummary, dataset_behaviours
 
 CLEARLY_WORSE_RATIO = 1.5
 
@@ -342,16 +342,9 @@ def behaviour_paragraph(cells: Sequence[CellSummary],
     output's RMSE over its own range), so a behaviour with small voltage swings is not hidden
     by the pooled NRMSE, whose range comes from the widest outputs.
     """
-    from neuroreduce.errors import ConfigError
-    from neuroreduce.scenarios import get_scenario
-
     out = []
     for ds, group in _by_dataset(cells).items():
-        table = ((resolved.get("datasets") or {}).get(ds) or {}).get("table") or {}
-        try:
-            behaviours = get_scenario(str(table.get("scenario"))).behaviours
-        except ConfigError:
-            continue
+        behaviours = dataset_behaviours(resolved, ds)
         table_scores = {c.label: _behaviour_scores(c, behaviours) for c in group}
         if len(behaviours) < 2 or any(len(v) != len(behaviours) for v in table_scores.values()):
             continue

@@ -186,6 +186,22 @@ def read_cells(exp_dir: Path) -> list[CellSummary]:
     return [read_cell(found[n]) for n in names]
 
 
+def dataset_behaviours(resolved: dict[str, Any],
+                       dataset: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The behaviours (name, outputs) of ``dataset``'s scenario, from ``resolved.json``.
+
+    Empty for a scenario of one behaviour or one that is not registered in this process.
+    """
+    from neuroreduce.errors import ConfigError
+    from neuroreduce.scenarios import get_scenario
+
+    table = ((resolved.get("datasets") or {}).get(dataset) or {}).get("table") or {}
+    try:
+        return get_scenario(str(table.get("scenario"))).behaviours
+    except ConfigError:
+        return ()
+
+
 def dataset_path(exp_dir: Path, cell: CellSummary) -> Path:
     """The HDF5 file a cell was trained on (from its ``provenance.json`` or ``resolved.json``).
 

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from neuroreduce.errors import CheckpointError, ConfigError
+from neuroreduce.errors import CheckpointError
 from neuroreduce.experiments.expfiles import (
     ANALYSIS_DIR,
     CellSummary,
+    dataset_behaviours,
     load_cell_data,
     read_cells,
     read_json,
@@ -189,17 +190,6 @@ def _loss_figure(cells: list[CellSummary], figs: Path) -> str:
                   "epoch, mean over seeds; each seed's best-validation weights are kept.")
 
 
-def _behaviours(resolved: dict[str, Any], dataset: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """The behaviours of ``dataset``'s scenario (empty for one-behaviour or unknown ones)."""
-    from neuroreduce.scenarios import get_scenario
-
-    table = ((resolved.get("datasets") or {}).get(dataset) or {}).get("table") or {}
-    try:
-        return get_scenario(str(table.get("scenario"))).behaviours
-    except ConfigError:  # not a registered scenario: no behaviours known
-        return ()
-
-
 def sequence_trials(inputs: np.ndarray, test: np.ndarray) -> np.ndarray:
     """Two test trials to draw: the first, and the first that drives other input channels.
 
@@ -250,7 +240,7 @@ def _sequence_figures(exp_dir: Path, cells: list[CellSummary], figs: Path,
         if test.size == 0:
             continue
         var = data.outputs[data.indices("test")].var(axis=(0, 1))
-        behaviours = _behaviours(resolved, ds)
+        behaviours = dataset_behaviours(resolved, ds)
         shown = sequence_outputs(var, tuple(data.output_names), behaviours)
         preds = []
         for c in group[:MAX_SEQUENCE_MODELS]:
