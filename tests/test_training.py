@@ -334,5 +334,6 @@ def test_wide_data_are_evaluated_in_smaller_pieces_with_the_same_losses(monkeypa
     for budget, piece in ((trial_bytes * 20, 16), (trial_bytes * 3, 3), (1, 1)):
         monkeypatch.setattr(trainer, "_EVAL_BYTES", budget)
         assert loop._eval_piece() == piece
+        loop.piece = piece
         for split, losses in whole.items():
             assert loop._evaluate(split) == pytest.approx(losses, rel=1e-6)

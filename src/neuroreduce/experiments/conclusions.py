@@ -345,8 +345,10 @@ def behaviour_paragraph(cells: Sequence[CellSummary],
     out = []
     for ds, group in _by_dataset(cells).items():
         behaviours = dataset_behaviours(resolved, ds)
+        if len(behaviours) < 2:
+            continue
         table_scores = {c.label: _behaviour_scores(c, behaviours) for c in group}
-        if len(behaviours) < 2 or any(len(v) != len(behaviours) for v in table_scores.values()):
+        if any(len(v) != len(behaviours) for v in table_scores.values()):
             continue
         best = min(group, key=_mean)
         b_best = table_scores[best.label]

@@ -211,7 +211,8 @@ def sequence_outputs(variance: np.ndarray, names: tuple[str, ...],
     behaviour with small voltage swings is drawn too.
     """
     order = list(np.argsort(-variance))
-    groups = [[i for i in order if names[i] in set(outs)] for _, outs in behaviours]
+    groups = [[i for i in order if names[i] in members]
+              for members in (set(outs) for _, outs in behaviours)]
     groups = [g for g in groups if g] or [order]
     shown: list[int] = []
     for rank in range(len(names)):

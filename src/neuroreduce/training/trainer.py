@@ -127,10 +127,7 @@ def member_losses(pred: torch.Tensor, target: torch.Tensor, loss: str) -> torch.
     ``"mse"``: mean squared error over batch, time and outputs; ``"rmse"``: its square root.
     Differentiable in ``pred`` only (the targets are data).
     """
-    if pred.requires_grad and torch.is_grad_enabled():
-        mse = _MemberMSE.apply(pred, target)
-    else:
-        mse = (pred - target).square_().mean(dim=(1, 2, 3))
+    mse = _MemberMSE.apply(pred, target)
     return mse.sqrt() if loss == "rmse" else mse
 
 
@@ -162,6 +159,7 @@ class _Loop:
         self.best_model = copy.deepcopy(self.model).requires_grad_(False).eval()
         self.owners = self.model.parameter_owners()
         self.params = dict(self.model.named_parameters())
+        self.piece = self._eval_piece()  # trials per evaluation pass, fixed for the run
         self.best_params = dict(self.best_model.named_parameters())
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.effective_learning_rate
@@ -226,7 +224,7 @@ class _Loop:
         sse = torch.zeros(self.config.n_members, dtype=torch.float64)
         self.model.eval()
         with torch.no_grad():
-            for x, y in self.data.chunks(split, self._eval_piece()):
+            for x, y in self.data.chunks(split, self.piece):
                 err = self.model.forward_shared(x).sub_(y).square_()  # fresh: in place
                 sse += err.sum(dim=(1, 2, 3)).double()
         self.model.train()
