@@ -56,6 +56,15 @@ class SimulationSettings:
 
         return Backend(kind=self.backend, workers=self.workers, address=self.address)
 
+    def simulator_options(self) -> Any:
+        """The :class:`neuroreduce.simulators.base.SimulatorOptions` these settings describe."""
+        from neuroreduce.simulators.base import SimulatorOptions
+
+        return SimulatorOptions(
+            parameter_set=self.parameter_set, reader=self.reader, dt_ms=self.dt_ms,
+            ablated=tuple(self.ablated),
+        )
+
 
 def run_simulator(
     scenario: Scenario,
@@ -65,39 +74,31 @@ def run_simulator(
     settings: SimulationSettings,
     progress: bool = True,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Run the scenario's simulator on ``currents`` ``[trial, time, input]`` (nA).
+    """Run the scenario's simulator (found through its registry entry) on ``currents``.
+
+    Args:
+        scenario: The scenario; ``scenario.simulator`` names the registry entry.
+        currents: ``[trial, time, input]`` (nA) on the ``dt_out_ms`` grid.
+        dt_out_ms: Sampling interval of inputs and outputs (ms).
+        settings: Simulator options and the execution backend (used by simulators that run
+            trials in worker processes).
+        progress: Show a progress bar over trials.
 
     Returns:
         Outputs ``[trial, time, output]`` (mV) and the simulator's provenance.
+
+    Raises:
+        ConfigError: on an unknown simulator or options that do not fit it (one line).
     """
-    if scenario.simulator == "toy":
-        from neuroreduce.simulators.toy import LinearToySimulator, ToyConfig
+    from neuroreduce.simulators.registry import entry_for
 
-        toy = LinearToySimulator(
-            ToyConfig(n_inputs=len(scenario.inputs), n_outputs=len(scenario.outputs))
-        )
-        return toy.run(currents, dt_out_ms=dt_out_ms), dict(toy.provenance())
-    if scenario.simulator == "celegans":
-        from neuroreduce.simulators.celegans import CelegansConfig, CelegansSimulator
-        from neuroreduce.simulators.parallel import simulate_many
-
-        options: dict[str, Any] = {
-            "scenario": scenario.name,
-            "reader": settings.reader,
-            "dt_ms": settings.dt_ms,
-            "ablated": tuple(settings.ablated),
-        }
-        if settings.parameter_set is not None:
-            options["parameter_set"] = settings.parameter_set
-        config = CelegansConfig(**options)
-        # builds or finds the cached network (no NEURON in this process) and checks the names
-        prov = dict(CelegansSimulator(config).provenance())
-        outputs = simulate_many(
-            config, currents, dt_out_ms=dt_out_ms, backend=settings.execution_backend(),
-            progress=progress,
-        )
-        return outputs, prov
-    raise ConfigError(f"scenario {scenario.name!r} names unknown simulator {scenario.simulator!r}")
+    entry = entry_for(scenario)
+    options = settings.simulator_options()
+    entry.validate(scenario, options, dt_out_ms=dt_out_ms)
+    return entry.run_many(
+        scenario, options, currents, dt_out_ms=dt_out_ms,
+        backend=settings.execution_backend(), progress=progress,
+    )
 
 
 def simulate(

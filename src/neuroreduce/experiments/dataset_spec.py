@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroreduce.errors import ConfigError, DatasetError, unknown_name_error
+from neuroreduce.simulators.base import SimulatorOptions
 
 #: Bumped whenever the way a declared dataset is generated changes (stimulus drawing, mixing,
 #: split rule) so cached files made the old way are not reused.
@@ -211,20 +212,18 @@ class DatasetSpec:
                     f"{where} stimulus_dt_ms: dt_out_ms = {self.dt_out_ms} ms must be a whole "
                     f"multiple of stimulus_dt_ms = {self.stimulus_dt_ms} ms"
                 )
-        if scenario.simulator != "celegans":
-            return
-        from neuroreduce.simulators.c302_build import PARAMETER_SETS
-        from neuroreduce.simulators.connectome import get_reader
+        from neuroreduce.simulators.registry import entry_for
 
-        if self.parameter_set is not None and self.parameter_set not in PARAMETER_SETS:
-            raise unknown_name_error("parameter set", self.parameter_set, list(PARAMETER_SETS))
-        get_reader(self.reader)
-        ratio = self.dt_out_ms / self.dt_ms
-        if abs(ratio - round(ratio)) > 1e-6:
-            raise ConfigError(
-                f"{where} dt_out_ms: {self.dt_out_ms} ms must be a whole multiple of the "
-                f"integration step dt_ms = {self.dt_ms} ms"
-            )
+        entry_for(scenario).validate(
+            scenario, self.simulator_options(), dt_out_ms=self.dt_out_ms, where=where
+        )
+
+    def simulator_options(self) -> SimulatorOptions:
+        """The simulator options this spec declares (each simulator uses those that apply)."""
+        return SimulatorOptions(
+            parameter_set=self.parameter_set, reader=self.reader, dt_ms=self.dt_ms,
+            ablated=self.ablated,
+        )
 
     @property
     def simulated(self) -> bool:
@@ -267,10 +266,11 @@ class DatasetSpec:
         """SHA-256 (hex) over everything that changes the data.
 
         Covers the declared keys (not the name), the scenario's definition (inputs, outputs,
-        duration, amplitude range, ablations), :data:`GENERATION_VERSION`, and for C. elegans
-        scenarios the c302 build key (parameter set, reader and its revision, integration step,
-        stimulated cells, c302/NEURON/pyNeuroML/cect versions). A ``path`` dataset hashes the
-        file's stored content hash.
+        duration, amplitude range, ablations), :data:`GENERATION_VERSION`, and the simulator's
+        fingerprint from its registry entry (for C. elegans the c302 build key: parameter set,
+        reader and its revision, integration step, stimulated cells, c302/NEURON/pyNeuroML/cect
+        versions; for the toy its full provenance). A ``path`` dataset hashes the file's stored
+        content hash.
 
         Raises:
             DatasetError: if a ``path`` dataset's file is missing or not a dataset.
@@ -311,27 +311,10 @@ def _scenario_fingerprint(name: str) -> dict[str, Any]:
 
 def _simulator_fingerprint(spec: DatasetSpec) -> dict[str, Any]:
     from neuroreduce.scenarios import get_scenario
+    from neuroreduce.simulators.registry import entry_for
 
     scenario = get_scenario(spec.scenario or "")
-    if scenario.simulator == "celegans":
-        from neuroreduce.simulators.c302_build import BuildSpec, build_key
-        from neuroreduce.simulators.celegans import DEFAULT_PARAMETER_SET
-
-        build = BuildSpec(
-            parameter_set=spec.parameter_set or DEFAULT_PARAMETER_SET,
-            reader=spec.reader,
-            stimulated=scenario.inputs,
-            dt_ms=spec.dt_ms,
-        )
-        return {"celegans_build_key": build_key(build), "parameter_set": build.parameter_set}
-    if scenario.simulator == "toy":
-        from neuroreduce.simulators.toy import LinearToySimulator, ToyConfig
-
-        toy = LinearToySimulator(
-            ToyConfig(n_inputs=len(scenario.inputs), n_outputs=len(scenario.outputs))
-        )
-        return {"toy": dict(toy.provenance())}
-    return {"simulator": scenario.simulator}
+    return entry_for(scenario).fingerprint(scenario, spec.simulator_options())
 
 
 def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:

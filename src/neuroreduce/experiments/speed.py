@@ -17,7 +17,6 @@ import concurrent.futures as cf
 import multiprocessing
 import statistics
 import time
-from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -26,6 +25,7 @@ import torch
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.errors import ConfigError
 from neuroreduce.scenarios import get_scenario
+from neuroreduce.simulators.registry import SIMULATORS, simulator_entry
 
 
 def simulator_of_dataset(dataset: Dataset) -> tuple[str, dict[str, Any]]:
@@ -46,41 +46,27 @@ def simulator_of_dataset(dataset: Dataset) -> tuple[str, dict[str, Any]]:
             name = get_scenario(str(scenario_name)).simulator
         except ConfigError:
             name = None
-    if name == "toy":
-        from neuroreduce.simulators.toy import ToyConfig
-
-        cfg = sub.get("config") if isinstance(sub.get("config"), dict) else {}
-        allowed = {f.name for f in fields(ToyConfig)}
-        options = {k: v for k, v in cfg.items() if k in allowed}
-        if isinstance(options.get("tau_ms"), list):
-            options["tau_ms"] = tuple(options["tau_ms"])
-        options.setdefault("n_inputs", len(dataset.input_names))
-        options.setdefault("n_outputs", len(dataset.output_names))
-        return "toy", options
-    if name == "celegans":
-        from neuroreduce.simulators.celegans import CelegansConfig
-
-        allowed = {f.name for f in fields(CelegansConfig)} - {"cache_dir"}
-        options = {k: v for k, v in sub.items() if k in allowed}
-        if scenario_name is not None:
-            options.setdefault("scenario", scenario_name)
-        if "ablated" in options:
-            options["ablated"] = tuple(options["ablated"] or ())
-        return "celegans", options
-    raise ConfigError(
-        f"the dataset's provenance names no simulator this tool can rerun ({name!r}); speed can "
-        "only be measured for simulated datasets (set speed = false in [analysis])"
+    entry = SIMULATORS.get(str(name)) if name is not None else None
+    if entry is None:
+        raise ConfigError(
+            f"the dataset's provenance names no simulator this tool can rerun ({name!r}); speed "
+            "can only be measured for simulated datasets (set speed = false in [analysis])"
+        )
+    options = entry.rerun_options(
+        sub,
+        scenario=None if scenario_name is None else str(scenario_name),
+        n_inputs=len(dataset.input_names),
+        n_outputs=len(dataset.output_names),
     )
+    return entry.name, options
 
 
 def _time_simulator(
     name: str, options: dict[str, Any], currents: np.ndarray, dt_out_ms: float
 ) -> dict[str, Any]:
     """Build the simulator, then time each trial separately (runs in a worker for NEURON)."""
-    from neuroreduce.simulators.registry import make_simulator
-
     t0 = time.perf_counter()
-    sim = make_simulator(name, **options)
+    sim = simulator_entry(name).make(**options)
     prepare = getattr(sim, "prepare", None)
     if callable(prepare):
         prepare()
@@ -101,7 +87,8 @@ def measure_simulator(
     Args:
         dataset: A simulated dataset (its provenance names the simulator).
         trials: Trial indices to re-simulate.
-        in_worker: Run in a fresh spawned process (default: yes for NEURON, no for the toy).
+        in_worker: Run in a fresh spawned process (default: the simulator's registry entry
+            says, e.g. yes for NEURON, no for the toy).
 
     Returns:
         ``simulator``, ``options``, ``setup_s`` (build, s), ``trial_s`` (per trial, s),
@@ -113,7 +100,7 @@ def measure_simulator(
     if idx.size == 0:
         raise ConfigError("speed needs at least one trial to simulate (speed_trials >= 1)")
     currents = np.asarray(dataset.inputs[idx], dtype=np.float64)
-    worker = (name != "toy") if in_worker is None else in_worker
+    worker = simulator_entry(name).needs_own_process if in_worker is None else in_worker
     if worker:
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
