@@ -204,5 +204,5 @@ def test_model_spec_roundtrip_and_validation() -> None:
     assert spec.build_ensemble((0, 1)).n_members == 2
     with pytest.raises(ConfigError, match="unknown model"):
         ModelSpec("tcn", 4, 4, 8)
-    with pytest.raises(ConfigError, match="exactly the keys"):
+    with pytest.raises(ConfigError, match="needs the keys"):
         ModelSpec.from_dict({"name": "gru"})

@@ -329,11 +329,11 @@ def test_wide_data_are_evaluated_in_smaller_pieces_with_the_same_losses(monkeypa
     loop = trainer._Loop(cfg, ModelSpec("gru", 2, 1, 3), InMemoryData(ds, Normalization.fit(ds)))
     loop.run_epoch()
     trial_bytes = 3 * 30 * 1 * 4  # members x steps x outputs x float32
-    whole = {split: loop._evaluate(split) for split in ("train", "valid")}
+    whole = {split: loop._evaluate(split)[0] for split in ("train", "valid")}
     assert loop._eval_piece() == 64
     for budget, piece in ((trial_bytes * 20, 16), (trial_bytes * 3, 3), (1, 1)):
         monkeypatch.setattr(trainer, "_EVAL_BYTES", budget)
         assert loop._eval_piece() == piece
         loop.piece = piece
         for split, losses in whole.items():
-            assert loop._evaluate(split) == pytest.approx(losses, rel=1e-6)
+            assert loop._evaluate(split)[0] == pytest.approx(losses, rel=1e-6)

@@ -1,4 +1,11 @@
-"""The in-memory dataset: input currents and output voltages of many trials, self-described."""
+"""The in-memory dataset: inputs and outputs of many trials, self-described, with typed fields.
+
+Every dataset has two dense float arrays, ``inputs`` and ``outputs`` (either may have zero
+channels), and any number of typed fields (:mod:`neuroreduce.datasets.fields`): spike-event
+inputs, binary or extra continuous targets, per-time-step labels, masks, group ids with
+per-group channel availability. A dataset with no extra fields is the schema-v1 dataset of the
+Barbulescu study, and hashes exactly as before.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from neuroreduce.datasets.fields import RESERVED_NAMES, Field, FieldSpec, check_fields
 from neuroreduce.errors import DatasetError
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "valid", "test")
@@ -32,6 +40,11 @@ class Dataset:
         split: Split of each trial: 0 = train, 1 = valid, 2 = test (int8, length ``trial``),
             or ``None`` if not assigned yet.
         provenance: Simulator, versions and settings that produced the data (JSON-able).
+        fields: Typed fields beyond ``inputs``/``outputs`` (events, binary targets, labels,
+            masks, groups; see :mod:`neuroreduce.datasets.fields`).
+
+    ``outputs`` may hold NaN for missing values (ignored by objectives and metrics); ``inputs``
+    must be complete.
     """
 
     inputs: np.ndarray
@@ -45,6 +58,7 @@ class Dataset:
     stimulus_params: tuple[str, ...] = ()
     split: np.ndarray | None = None
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    fields: tuple[Field, ...] = ()
 
     def __post_init__(self) -> None:
         inputs = np.ascontiguousarray(self.inputs, dtype=np.float32)
@@ -67,8 +81,10 @@ class Dataset:
                 f"{len(self.input_names)} input names / {len(self.output_names)} output names do "
                 f"not match arrays {inputs.shape} / {outputs.shape}"
             )
-        if not (np.isfinite(inputs).all() and np.isfinite(outputs).all()):
-            raise DatasetError("dataset contains NaN or inf values")
+        if not np.isfinite(inputs).all():
+            raise DatasetError("dataset inputs contain NaN or inf values; inputs must be complete")
+        if np.isinf(outputs).any():
+            raise DatasetError("dataset outputs contain inf values (NaN marks a missing value)")
         if not self.dt_ms > 0:
             raise DatasetError(f"dt_ms must be > 0, got {self.dt_ms}")
         n = inputs.shape[0]
@@ -85,6 +101,9 @@ class Dataset:
             if split.shape != (n,) or not np.isin(split, (0, 1, 2)).all():
                 raise DatasetError(f"split must be {n} values in {{0, 1, 2}}")
             object.__setattr__(self, "split", split)
+        object.__setattr__(
+            self, "fields", check_fields(tuple(self.fields), n_trials=n, n_time=inputs.shape[1])
+        )
 
     @property
     def n_trials(self) -> int:
@@ -116,4 +135,53 @@ class Dataset:
             "split": None if self.split is None else self.split.tolist(),
         }
         h.update(json.dumps(meta, sort_keys=True).encode())
+        for f in self.fields:  # none in a v1 dataset: its hash is unchanged
+            f.update_hash(h)
         return h.hexdigest()
+
+    # ------------------------------------------------------------------ typed fields
+    @property
+    def field_specs(self) -> tuple[FieldSpec, ...]:
+        """Every field: the dense ``inputs`` and ``outputs`` (if they have channels) first."""
+        dense = []
+        if self.input_names:
+            dense.append(FieldSpec("inputs", "input", "continuous", self.input_names,
+                                   self.input_units))
+        if self.output_names:
+            dense.append(FieldSpec("outputs", "target", "continuous", self.output_names,
+                                   self.output_units))
+        return (*dense, *(f.spec for f in self.fields))
+
+    def field(self, name: str) -> Field:
+        """The extra field called ``name``.
+
+        Raises:
+            DatasetError: naming the dataset's fields if there is none of that name.
+        """
+        for f in self.fields:
+            if f.name == name:
+                return f
+        known = [s.name for s in self.field_specs]
+        raise DatasetError(f"dataset has no field {name!r}; its fields: {', '.join(known)}")
+
+    def has_field(self, name: str) -> bool:
+        return name in RESERVED_NAMES or any(f.name == name for f in self.fields)
+
+    def groups(self) -> dict[str, np.ndarray]:
+        """Group field name -> int32 id per trial."""
+        return {f.name: np.asarray(f.values) for f in self.fields if f.spec.role == "group"}
+
+    def select_trials(self, idx: np.ndarray) -> Dataset:
+        """A dataset of trials ``idx`` (in that order), with every field and the split."""
+        from dataclasses import replace
+
+        idx = np.asarray(idx, dtype=np.int64)
+        return replace(
+            self,
+            inputs=self.inputs[idx],
+            outputs=self.outputs[idx],
+            families=tuple(self.families[i] for i in idx),
+            stimulus_params=tuple(self.stimulus_params[i] for i in idx),
+            split=None if self.split is None else self.split[idx],
+            fields=tuple(f.select_trials(idx) for f in self.fields),
+        )

@@ -1,4 +1,4 @@
-"""Read and write datasets as self-describing HDF5 files (schema version 1).
+"""Read and write datasets as self-describing HDF5 files (schema version 2; version 1 loads).
 
 File layout (all names at the root group)::
 
@@ -23,6 +23,16 @@ File layout (all names at the root group)::
     provenance        JSON text: the dataset's provenance plus ``created_utc`` and
                       ``neuroreduce_version`` (kept if already present)
 
+    fields/<name>/    (schema 2) one group per typed field (:mod:`neuroreduce.datasets.fields`):
+        attrs          spec (JSON of ``FieldSpec.to_dict()``)
+        values         dense values: float32 / int16 [trial, time, channel] (chunked per trial),
+                       bool mask, or int32 [trial] group ids
+        times_ms, channels, offsets   events instead of ``values`` (float64 / int32 / int64)
+        availability   optional bool [group member, channel]
+
+Schema 1 files are schema 2 files without ``fields``; both load. A dataset with no typed fields
+has the same content hash in either.
+
 Files are written to a temporary name in the target folder and renamed when complete, so an
 interrupted or failed write (Ctrl-C, full disk) never leaves a file under the final name.
 :func:`load_dataset` checks the format, schema version, every key and the content hash, and
@@ -44,10 +54,14 @@ import numpy as np
 import neuroreduce
 from neuroreduce._io import atomic_path, json_default
 from neuroreduce.datasets.dataset import Dataset
+from neuroreduce.datasets.fields import EventTrains, Field, FieldSpec
 from neuroreduce.errors import DatasetError
 
 FORMAT_NAME = "neuroreduce.dataset"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Schema versions this code reads.
+READABLE_VERSIONS: tuple[int, ...] = (1, 2)
+FIELDS_GROUP = "fields"
 
 _ARRAY_KEYS = ("inputs", "outputs")
 _STRING_KEYS = ("input_names", "output_names", "families", "stimulus_params")
@@ -155,11 +169,70 @@ def _write(f: h5py.File, dataset: Dataset, provenance_text: str) -> None:
     f.attrs["dt_ms"] = float(dataset.dt_ms)
     f.attrs["input_units"] = dataset.input_units
     f.attrs["output_units"] = dataset.output_units
+    f.attrs["outputs_missing"] = bool(np.isnan(dataset.outputs).any())
     f.attrs["content_hash"] = dataset.content_hash()
     f.attrs["provenance"] = provenance_text
     f.attrs["metadata_hash"] = _metadata_hash(
         dataset.families, dataset.stimulus_params, provenance_text
     )
+    group = f.create_group(FIELDS_GROUP)
+    for i, fld in enumerate(dataset.fields):
+        _write_field(group.create_group(fld.name), fld, order=i)
+
+
+def _write_field(g: h5py.Group, fld: Field, *, order: int) -> None:
+    g.attrs["spec"] = json.dumps(fld.spec.to_dict(), sort_keys=True)
+    g.attrs["order"] = order
+    v = fld.values
+    if isinstance(v, EventTrains):
+        for key in ("times_ms", "channels", "offsets"):
+            arr = getattr(v, key)
+            g.create_dataset(key, data=arr, compression="gzip" if arr.size else None)
+    else:
+        arr = np.asarray(v)
+        chunked = arr.ndim == 3 and all(d > 0 for d in arr.shape)
+        g.create_dataset(
+            "values", data=arr, chunks=(1, *arr.shape[1:]) if chunked else None,
+            compression="gzip" if chunked else None, shuffle=chunked,
+        )
+    if fld.availability is not None:
+        g.create_dataset("availability", data=np.asarray(fld.availability, dtype=np.bool_))
+
+
+def read_field_specs(f: h5py.File) -> list[tuple[h5py.Group, FieldSpec]]:
+    """The typed fields' groups and specs of an open file, in stored order (none in schema 1)."""
+    if FIELDS_GROUP not in f:
+        return []
+    out = []
+    for name, g in f[FIELDS_GROUP].items():
+        spec_dict = json.loads(str(g.attrs["spec"]))
+        spec = FieldSpec(**{**spec_dict, "channels": tuple(spec_dict["channels"]),
+                            "classes": tuple(spec_dict["classes"])})
+        if spec.name != name:
+            raise DatasetError(f"field group {name!r} holds the spec of {spec.name!r}")
+        out.append((int(g.attrs.get("order", 0)), g, spec))
+    return [(g, spec) for _, g, spec in sorted(out, key=lambda t: t[0])]
+
+
+def read_field(g: h5py.Group, spec: FieldSpec, trials: np.ndarray | None = None) -> Field:
+    """Read one field (all trials, or the sorted trial indices ``trials``)."""
+    if spec.kind == "events":
+        offsets = g["offsets"][()]
+        if trials is None:
+            values: np.ndarray | EventTrains = EventTrains(
+                g["times_ms"][()], g["channels"][()], offsets, spec.n_channels
+            )
+        else:  # only the events of these trials are read
+            spans = [(int(offsets[i]), int(offsets[i + 1])) for i in np.asarray(trials)]
+            values = EventTrains.from_lists(
+                [g["times_ms"][a:b] for a, b in spans], [g["channels"][a:b] for a, b in spans],
+                spec.n_channels,
+            )
+    else:
+        dset = g["values"]
+        values = dset[()] if trials is None else dset[np.asarray(trials)]
+    availability = g["availability"][()] if "availability" in g else None
+    return Field(spec, values, availability)
 
 
 def _read(f: h5py.File, source: Path) -> tuple[Dataset, str]:
@@ -169,12 +242,7 @@ def _read(f: h5py.File, source: Path) -> tuple[Dataset, str]:
             f"{source} is an HDF5 file but not a neuroreduce dataset (format {fmt!r}); "
             "import it with an importer instead"
         )
-    version = f.attrs.get("schema_version")
-    if version is None or int(version) != SCHEMA_VERSION:
-        raise DatasetError(
-            f"{source} has dataset schema version {version}, this neuroreduce reads "
-            f"{SCHEMA_VERSION}; recreate the file or use a matching neuroreduce version"
-        )
+    check_version(f, source)
     missing = [k for k in (*_ARRAY_KEYS, *_STRING_KEYS, "split") if k not in f]
     missing += [k for k in _ATTR_KEYS if k not in f.attrs]
     if missing:
@@ -205,10 +273,23 @@ def _read(f: h5py.File, source: Path) -> tuple[Dataset, str]:
             stimulus_params=strings["stimulus_params"],
             split=split if assigned else None,
             provenance=provenance,
+            fields=tuple(read_field(g, spec) for g, spec in read_field_specs(f)),
         )
     except DatasetError as exc:
         raise DatasetError(f"{source}: {exc}") from None
     return dataset, _attr_str(f, "content_hash", source)
+
+
+def check_version(f: h5py.File, source: Path) -> int:
+    """The file's schema version, if this code reads it (else a one-line DatasetError)."""
+    version = f.attrs.get("schema_version")
+    if version is None or int(version) not in READABLE_VERSIONS:
+        raise DatasetError(
+            f"{source} has dataset schema version {version}, this neuroreduce reads "
+            f"{' and '.join(map(str, READABLE_VERSIONS))}; recreate the file or use a matching "
+            "neuroreduce version"
+        )
+    return int(version)
 
 
 def _metadata_hash(families: Sequence[str], params: Sequence[str], provenance: str) -> str:

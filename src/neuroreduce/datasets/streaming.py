@@ -28,8 +28,16 @@ from typing import Any
 import h5py
 import numpy as np
 
-from neuroreduce.datasets.dataset import SPLIT_NAMES
-from neuroreduce.datasets.io import FORMAT_NAME, SCHEMA_VERSION, _attr_str, _metadata_hash
+from neuroreduce.datasets.dataset import SPLIT_NAMES, Dataset
+from neuroreduce.datasets.fields import Field, FieldSpec
+from neuroreduce.datasets.io import (
+    FORMAT_NAME,
+    _attr_str,
+    _metadata_hash,
+    check_version,
+    read_field,
+    read_field_specs,
+)
 from neuroreduce.errors import DatasetError
 
 _DEFAULT_CHUNK = 64  # trials per read when scanning a split
@@ -117,12 +125,7 @@ class StreamingDataset:
         fmt = _attr_str(f, "format", src) if "format" in f.attrs else ""
         if fmt != FORMAT_NAME:
             raise DatasetError(f"{src} is not a neuroreduce dataset (format {fmt!r})")
-        version = f.attrs.get("schema_version")
-        if version is None or int(version) != SCHEMA_VERSION:
-            raise DatasetError(
-                f"{src} has dataset schema version {version}, this neuroreduce reads "
-                f"{SCHEMA_VERSION}; recreate the file or use a matching neuroreduce version"
-            )
+        check_version(f, src)
         keys = ("inputs", "outputs", "input_names", "output_names", "families", "split")
         missing = [k for k in (*keys, "stimulus_params") if k not in f]
         missing += [
@@ -166,6 +169,10 @@ class StreamingDataset:
         if assigned and (split.shape != (self.n_trials,) or not np.isin(split, (0, 1, 2)).all()):
             raise DatasetError(f"{src}: split must be {self.n_trials} values in 0, 1, 2")
         self.split: np.ndarray | None = split if assigned else None
+        #: True if some outputs are NaN (missing); schema-1 files never have any.
+        self.outputs_missing = bool(f.attrs.get("outputs_missing", False))
+        self._field_groups = read_field_specs(f)
+        self.extra_specs: tuple[FieldSpec, ...] = tuple(spec for _, spec in self._field_groups)
         stored = f.attrs.get("content_hash")
         self._hash = None if stored is None else _attr_str(f, "content_hash", src)
 
@@ -216,7 +223,52 @@ class StreamingDataset:
             "split": None if self.split is None else self.split.tolist(),
         }
         h.update(json.dumps(meta, sort_keys=True).encode())
+        for g, spec in self._field_groups:
+            read_field(g, spec).update_hash(h)
         return h.hexdigest()
+
+    def read_fields(self, indices: Sequence[int] | np.ndarray) -> tuple[Field, ...]:
+        """The typed fields of trials ``indices`` (in that order), read from the file."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        unique, inverse = np.unique(idx, return_inverse=True)
+        try:
+            fields = [read_field(g, spec, unique) for g, spec in self._field_groups]
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"could not read {self.path} ({exc}); recreate it") from None
+        if np.array_equal(unique, idx):
+            return tuple(fields)
+        return tuple(f.select_trials(inverse) for f in fields)
+
+    def dataset_of(self, indices: Sequence[int] | np.ndarray) -> Dataset:
+        """An in-memory :class:`Dataset` of trials ``indices`` with every field (no split)."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        x, y = self.read(idx)
+        return Dataset(
+            inputs=x, outputs=y, dt_ms=self.dt_ms, input_names=self.input_names,
+            output_names=self.output_names, input_units=self.input_units,
+            output_units=self.output_units, families=tuple(self.families[i] for i in idx),
+            fields=self.read_fields(idx),
+        )
+
+    def groups(self) -> dict[str, np.ndarray]:
+        """Group field name -> int32 id per trial (group fields are small: read whole)."""
+        return {
+            spec.name: np.asarray(g["values"][()], dtype=np.int32)
+            for g, spec in self._field_groups
+            if spec.role == "group"
+        }
+
+    @property
+    def field_specs(self) -> tuple[FieldSpec, ...]:
+        """Every field, the dense ``inputs``/``outputs`` first (as ``Dataset.field_specs``)."""
+        dense = []
+        if self.input_names:
+            dense.append(FieldSpec("inputs", "input", "continuous", self.input_names,
+                                   self.input_units))
+        if self.output_names:
+            dense.append(FieldSpec("outputs", "target", "continuous", self.output_names,
+                                   self.output_units))
+        return (*dense, *self.extra_specs)
 
     # ------------------------------------------------------------------ data
     def read(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

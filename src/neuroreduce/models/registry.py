@@ -1,13 +1,15 @@
-"""Surrogate models chosen by name: ``"rnn"``, ``"lstm"``, ``"gru"``.
+"""Surrogate model families chosen by name: ``"rnn"``, ``"lstm"``, ``"gru"`` and more.
 
-Each entry builds a lone model and a packed seed ensemble of the same architecture; the trainer
-only ever asks this registry, never imports model classes by string.
+A :class:`Family` owns its hyper-parameter dataclass and its builder; the RNN families add a
+fast seed-ensemble path (the fused block-diagonal recurrence). Adding a family is one
+:func:`register_family` call (see ``docs/architecture.md``); the trainer only ever asks this
+registry, never imports model classes by string.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from torch import nn
@@ -15,35 +17,87 @@ from torch import nn
 from neuroreduce.errors import ConfigError, unknown_name_error
 from neuroreduce.models.ensemble import SurrogateEnsemble
 from neuroreduce.models.fused import check_engine
+from neuroreduce.models.module_ensemble import ModuleEnsemble
 from neuroreduce.models.rnn import RecurrentSurrogate, check_sizes
 
 
 @dataclass(frozen=True)
-class _Entry:
+class Family:
+    """A registered model family.
+
+    Attributes:
+        name: Registry name (the ``model`` of a training config).
+        description: One line for ``neuroreduce models``.
+        config: Frozen dataclass of the family's hyper-parameters; it has a ``hidden`` field
+            (the main size) and validates itself on construction (``ConfigError``).
+        build: ``build(config, *, n_inputs, n_outputs) -> nn.Module`` mapping
+            ``[batch, time, n_inputs]`` to ``[batch, time, n_outputs]`` (seed torch first).
+        build_ensemble: Optional fast path ``(config, *, seeds, n_inputs, n_outputs, engine)
+            -> ensemble``; without it, seeds are trained as a
+            :class:`~neuroreduce.models.module_ensemble.ModuleEnsemble`.
+    """
+
+    name: str
     description: str
+    config: type
     build: Callable[..., nn.Module]
-    build_ensemble: Callable[..., SurrogateEnsemble]
+    build_ensemble: Callable[..., Any] | None = None
 
 
-def _recurrent(cell: str, description: str) -> _Entry:
-    def build(*, n_inputs: int, n_outputs: int, hidden: int) -> nn.Module:
-        return RecurrentSurrogate(cell, n_inputs, n_outputs, hidden)
+@dataclass(frozen=True)
+class RecurrentConfig:
+    """Hyper-parameters of the one-layer RNN/LSTM/GRU families (Barbulescu et al. 2023).
+
+    Attributes:
+        hidden: Recurrent units.
+    """
+
+    hidden: int = 4
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 1:
+            raise ConfigError(f"hidden must be a positive integer, got {self.hidden!r}")
+
+
+def _recurrent(cell: str, description: str) -> Family:
+    def build(config: RecurrentConfig, *, n_inputs: int, n_outputs: int) -> nn.Module:
+        return RecurrentSurrogate(cell, n_inputs, n_outputs, config.hidden)
 
     def build_ensemble(
-        *, seeds: Sequence[int], n_inputs: int, n_outputs: int, hidden: int, engine: str
+        config: RecurrentConfig, *, seeds: Sequence[int], n_inputs: int, n_outputs: int,
+        engine: str,
     ) -> SurrogateEnsemble:
         return SurrogateEnsemble.from_seeds(
-            cell, seeds, n_inputs=n_inputs, n_outputs=n_outputs, hidden=hidden, engine=engine
+            cell, seeds, n_inputs=n_inputs, n_outputs=n_outputs, hidden=config.hidden,
+            engine=engine,
         )
 
-    return _Entry(description, build, build_ensemble)
+    return Family(cell, description, RecurrentConfig, build, build_ensemble)
 
 
-_MODELS: dict[str, _Entry] = {
-    "rnn": _recurrent("rnn", "Elman RNN (tanh) + time-distributed linear read-out"),
-    "lstm": _recurrent("lstm", "LSTM + time-distributed linear read-out"),
-    "gru": _recurrent("gru", "GRU + time-distributed linear read-out"),
-}
+_MODELS: dict[str, Family] = {}
+
+
+def register_family(family: Family) -> Family:
+    """Add a model family to the registry (its name must be new).
+
+    Raises:
+        ConfigError: if the name is taken or the config has no ``hidden`` field.
+    """
+    if family.name in _MODELS:
+        raise ConfigError(f"model family {family.name!r} is already registered")
+    if "hidden" not in {f.name for f in fields(family.config)}:
+        raise ConfigError(f"model family {family.name!r}: its config needs a 'hidden' field")
+    _MODELS[family.name] = family
+    return family
+
+
+for _cell, _text in (
+    ("rnn", "Elman RNN (tanh) + time-distributed linear read-out"),
+    ("lstm", "LSTM + time-distributed linear read-out"),
+    ("gru", "GRU + time-distributed linear read-out"),
+):
+    register_family(_recurrent(_cell, _text))
 
 
 def list_models() -> list[str]:
@@ -56,25 +110,57 @@ def describe_model(name: str) -> str:
     return _entry(name).description
 
 
-def _entry(name: str) -> _Entry:
+def get_family(name: str) -> Family:
+    """The registered family ``name`` (error lists the known ones)."""
+    return _entry(name)
+
+
+def _entry(name: str) -> Family:
     if name not in _MODELS:
         raise unknown_name_error("model", name, list(_MODELS))
     return _MODELS[name]
 
 
-def build_model(name: str, *, n_inputs: int, n_outputs: int, hidden: int) -> nn.Module:
+def model_config(name: str, hidden: int, options: Mapping[str, Any] | None = None) -> Any:
+    """The validated hyper-parameter dataclass of family ``name``.
+
+    Raises:
+        ConfigError: on an unknown option (listing the family's options) or a bad value.
+    """
+    family = _entry(name)
+    opts = dict(options or {})
+    allowed = [f.name for f in fields(family.config) if f.name != "hidden"]
+    unknown = sorted(set(opts) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"model {name!r} has no option(s) {', '.join(unknown)}; its options: "
+            f"{', '.join(allowed) or 'none besides hidden'}"
+        )
+    try:
+        return family.config(hidden=hidden, **opts)
+    except TypeError as exc:
+        raise ConfigError(f"model {name!r}: {exc}") from None
+
+
+def build_model(
+    name: str, *, n_inputs: int, n_outputs: int, hidden: int,
+    options: Mapping[str, Any] | None = None,
+) -> nn.Module:
     """Build a freshly initialised lone model (seed the torch RNG first for reproducibility).
 
     Args:
         name: Registered model name (see :func:`list_models`).
         n_inputs: Input channels.
         n_outputs: Output channels.
-        hidden: Recurrent units.
+        hidden: The family's main size (recurrent units, channels, memory units).
+        options: The family's further hyper-parameters (layers, kernel sizes, ...).
 
     Raises:
-        ConfigError: on an unknown name (listing the known ones) or a non-positive size.
+        ConfigError: on an unknown name (listing the known ones), option or a bad size.
     """
-    return _entry(name).build(n_inputs=n_inputs, n_outputs=n_outputs, hidden=hidden)
+    check_sizes(n_inputs=n_inputs, n_outputs=n_outputs, hidden=hidden)
+    config = model_config(name, hidden, options)
+    return _entry(name).build(config, n_inputs=n_inputs, n_outputs=n_outputs)
 
 
 def build_ensemble(
@@ -85,49 +171,72 @@ def build_ensemble(
     n_outputs: int,
     hidden: int,
     engine: str = "auto",
-) -> SurrogateEnsemble:
-    """A packed ensemble; member ``k`` equals ``build_model`` after ``manual_seed(seeds[k])``.
+    options: Mapping[str, Any] | None = None,
+) -> Any:
+    """A seed ensemble; member ``k`` equals ``build_model`` after ``manual_seed(seeds[k])``.
 
-    ``engine`` picks how it runs: ``"auto"`` (compiled fused recurrence where it builds, else
-    packed), ``"fused"`` or ``"packed"`` (see :class:`SurrogateEnsemble`).
+    The RNN families return their packed :class:`SurrogateEnsemble`, run by ``engine``
+    (``"auto"``: compiled fused recurrence where it builds, else packed; ``"fused"``;
+    ``"packed"``); other families a :class:`ModuleEnsemble` (``engine`` is ignored).
 
     Raises:
-        ConfigError: on an unknown model name or engine, or a non-positive size.
+        ConfigError: on an unknown model name, option or engine, or a non-positive size.
     """
     check_engine(engine)
-    return _entry(name).build_ensemble(
-        seeds=seeds, n_inputs=n_inputs, n_outputs=n_outputs, hidden=hidden, engine=engine
+    check_sizes(n_inputs=n_inputs, n_outputs=n_outputs, hidden=hidden)
+    family = _entry(name)
+    config = model_config(name, hidden, options)
+    if family.build_ensemble is not None:
+        return family.build_ensemble(
+            config, seeds=seeds, n_inputs=n_inputs, n_outputs=n_outputs, engine=engine
+        )
+    return ModuleEnsemble.from_seeds(
+        lambda: family.build(config, n_inputs=n_inputs, n_outputs=n_outputs), seeds
     )
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What is needed to rebuild a model: its registered name and sizes.
+    """What is needed to rebuild a model: its registered name, sizes and hyper-parameters.
 
     Attributes:
-        name: Registered model name (``"rnn"``, ``"lstm"``, ``"gru"``).
+        name: Registered model family (``"rnn"``, ``"lstm"``, ``"gru"``, ...).
         n_inputs: Input channels.
-        n_outputs: Output channels.
-        hidden: Recurrent units.
+        n_outputs: Output channels (model outputs: e.g. logits of every class of a label).
+        hidden: The family's main size.
+        options: Further hyper-parameters as sorted ``(name, value)`` pairs (none for the RNN
+            families; then omitted from :meth:`to_dict`, so older run folders read unchanged).
     """
 
     name: str
     n_inputs: int
     n_outputs: int
     hidden: int
+    options: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         _entry(self.name)
         check_sizes(n_inputs=self.n_inputs, n_outputs=self.n_outputs, hidden=self.hidden)
+        opts = dict(self.options) if not isinstance(self.options, Mapping) else self.options
+        object.__setattr__(
+            self, "options", tuple(sorted((str(k), _frozen(v)) for k, v in dict(opts).items()))
+        )
+        model_config(self.name, self.hidden, dict(self.options))  # validates the options
+
+    @property
+    def config(self) -> Any:
+        """The family's validated hyper-parameter dataclass."""
+        return model_config(self.name, self.hidden, dict(self.options))
 
     def build(self) -> nn.Module:
         """A freshly initialised lone model of this spec."""
         return build_model(
-            self.name, n_inputs=self.n_inputs, n_outputs=self.n_outputs, hidden=self.hidden
+            self.name, n_inputs=self.n_inputs, n_outputs=self.n_outputs, hidden=self.hidden,
+            options=dict(self.options),
         )
 
-    def build_ensemble(self, seeds: Sequence[int], *, engine: str = "auto") -> SurrogateEnsemble:
-        """A packed ensemble of this spec, one member per seed, run by ``engine``."""
+    def build_ensemble(self, seeds: Sequence[int], *, engine: str = "auto") -> Any:
+        """A seed ensemble of this spec, one member per seed (``engine``: RNN families)."""
         return build_ensemble(
             self.name,
             seeds=seeds,
@@ -135,11 +244,18 @@ class ModelSpec:
             n_outputs=self.n_outputs,
             hidden=self.hidden,
             engine=engine,
+            options=dict(self.options),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        return asdict(self)
+        out: dict[str, Any] = {
+            "name": self.name, "n_inputs": self.n_inputs, "n_outputs": self.n_outputs,
+            "hidden": self.hidden,
+        }
+        if self.options:
+            out["options"] = {k: _thawed(v) for k, v in self.options}
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
@@ -149,7 +265,26 @@ class ModelSpec:
             ConfigError: on missing or unknown keys or invalid values.
         """
         keys = {"name", "n_inputs", "n_outputs", "hidden"}
-        if not isinstance(data, dict) or set(data) != keys:
+        if not isinstance(data, dict) or not keys <= set(data) <= keys | {"options"}:
             got = sorted(data) if isinstance(data, dict) else type(data).__name__
-            raise ConfigError(f"model spec needs exactly the keys {sorted(keys)}; got {got}")
-        return cls(**data)
+            raise ConfigError(
+                f"model spec needs the keys {sorted(keys)} (and optionally 'options'); got {got}"
+            )
+        values = dict(data)
+        options = values.pop("options", {})
+        if not isinstance(options, dict):
+            raise ConfigError("model spec 'options' must be a table")
+        return cls(**values, options=tuple(options.items()))
+
+
+def _frozen(value: Any) -> Any:
+    """Lists (from JSON/TOML) become tuples so a spec stays hashable and comparable."""
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _thawed(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_thawed(v) for v in value]
+    return value

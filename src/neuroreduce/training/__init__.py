@@ -9,14 +9,20 @@ from neuroreduce.training.checkpoint import (
     predict,
 )
 from neuroreduce.training.config import TrainConfig
+from neuroreduce.training.inference import predict_fields
 from neuroreduce.training.normalization import Normalization
-from neuroreduce.training.trainer import EpochReport, TrainResult, member_losses, train
+from neuroreduce.training.objectives import Objective, TermSpec, build_objective, member_losses
+from neuroreduce.training.task import TaskLayout
+from neuroreduce.training.trainer import EpochReport, TrainResult, train
 
 __all__ = [
     "EpochReport",
     "HistoryRow",
     "IOSpec",
     "Normalization",
+    "Objective",
+    "TaskLayout",
+    "TermSpec",
     "TrainConfig",
     "TrainResult",
     "TrainedRun",
@@ -24,5 +30,7 @@ __all__ = [
     "load_run",
     "member_losses",
     "predict",
+    "predict_fields",
+    "build_objective",
     "train",
 ]

@@ -36,12 +36,14 @@ from safetensors.torch import save_file
 import neuroreduce
 from neuroreduce._io import atomic_path, write_json_atomic, write_text_atomic
 from neuroreduce.datasets.dataset import Dataset
+from neuroreduce.datasets.fields import FieldSpec
 from neuroreduce.errors import CheckpointError, ConfigError, DatasetError, NeuroreduceError
 from neuroreduce.models.ensemble import SurrogateEnsemble
 from neuroreduce.models.registry import ModelSpec
 from neuroreduce.models.rnn import RecurrentSurrogate
 from neuroreduce.training.config import RESUMABLE_FIELDS, TrainConfig
 from neuroreduce.training.normalization import Normalization
+from neuroreduce.training.task import TaskLayout
 
 CONFIG_FILE = "config.json"
 NORMALIZATION_FILE = "normalization.json"
@@ -64,6 +66,8 @@ class IOSpec:
         input_units: Unit of the inputs (e.g. nA).
         output_units: Unit of the outputs (e.g. mV).
         dt_ms: Sampling interval (ms) of the training sequences.
+        layout: Which model inputs/outputs are which typed fields; ``None`` for the schema-v1
+            task (dense ``inputs`` -> ``outputs``), whose ``config.json`` is unchanged.
     """
 
     input_names: tuple[str, ...]
@@ -71,23 +75,39 @@ class IOSpec:
     input_units: str
     output_units: str
     dt_ms: float
+    layout: TaskLayout | None = None
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset) -> IOSpec:
+    def from_dataset(cls, dataset: Any, layout: TaskLayout | None = None) -> IOSpec:
         return cls(
             tuple(dataset.input_names),
             tuple(dataset.output_names),
             dataset.input_units,
             dataset.output_units,
             float(dataset.dt_ms),
+            None if layout is None or layout.is_plain else layout,
         )
 
+    @property
+    def task(self) -> TaskLayout:
+        """The layout (the plain ``inputs`` -> ``outputs`` one when none is stored)."""
+        if self.layout is not None:
+            return self.layout
+        specs = [FieldSpec("outputs", "target", "continuous", self.output_names)]
+        if self.input_names:
+            specs.insert(0, FieldSpec("inputs", "input", "continuous", self.input_names))
+        return TaskLayout.from_specs(specs)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             **asdict(self),
             "input_names": list(self.input_names),
             "output_names": list(self.output_names),
         }
+        del out["layout"]
+        if self.layout is not None:
+            out["layout"] = self.layout.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IOSpec:
@@ -97,18 +117,24 @@ class IOSpec:
             str(data["input_units"]),
             str(data["output_units"]),
             float(data["dt_ms"]),
+            TaskLayout.from_dict(data["layout"]) if "layout" in data else None,
         )
 
 
 @dataclass(frozen=True)
 class HistoryRow:
-    """Losses of one member after one epoch (normalised units, the config's loss)."""
+    """Losses of one member after one epoch (normalised units, the objective's total).
+
+    ``terms`` holds each objective term's validation loss (field name, value) when the
+    objective has more than one term (written as ``term_valid_<field>`` columns).
+    """
 
     epoch: int
     member: int
     seed: int
     train_loss: float
     valid_loss: float
+    terms: tuple[tuple[str, float], ...] = ()
 
 
 # ---------------------------------------------------------------------------------- writing
@@ -135,9 +161,11 @@ def write_history(run_dir: Path, rows: list[HistoryRow]) -> None:
     """Write ``history.csv`` (losses with 9 significant digits)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(_HISTORY_COLUMNS)
+    term_names = [n for n, _ in rows[0].terms] if rows else []
+    writer.writerow([*_HISTORY_COLUMNS, *(f"term_valid_{n}" for n in term_names)])
     for r in rows:
-        writer.writerow([r.epoch, r.member, r.seed, f"{r.train_loss:.9g}", f"{r.valid_loss:.9g}"])
+        writer.writerow([r.epoch, r.member, r.seed, f"{r.train_loss:.9g}", f"{r.valid_loss:.9g}",
+                         *(f"{v:.9g}" for _, v in r.terms)])
     write_text_atomic(run_dir / HISTORY_FILE, buf.getvalue())
 
 
@@ -286,6 +314,11 @@ def read_history(run_dir: Path) -> tuple[HistoryRow, ...]:
                     int(r["seed"]),
                     float(r["train_loss"]),
                     float(r["valid_loss"]),
+                    tuple(
+                        (k.removeprefix("term_valid_"), float(v))
+                        for k, v in r.items()
+                        if k.startswith("term_valid_")
+                    ),
                 )
                 for r in csv.DictReader(fh)
             )
@@ -426,7 +459,10 @@ def load_run(run_dir: str | Path) -> TrainedRun:
         raise CheckpointError(f"run folder {run_dir} does not exist; check the path")
     config, spec, io_spec = read_config(run_dir)
     normalization = Normalization.from_dict(_read_json(run_dir / NORMALIZATION_FILE))
-    if (normalization.n_inputs, normalization.n_outputs) != (spec.n_inputs, spec.n_outputs):
+    if (normalization.n_inputs, normalization.n_outputs) != (
+        len(io_spec.input_names),
+        len(io_spec.output_names),
+    ):
         raise CheckpointError(f"{run_dir / NORMALIZATION_FILE} does not fit the model; retrain")
     states, meta = read_weights(run_dir)
     if meta["n_members"] != config.n_members or meta["seeds"] != config.seeds:
@@ -465,6 +501,11 @@ def predict(run: TrainedRun, inputs: np.ndarray, *, batch_size: int = 256) -> np
     Raises:
         ConfigError: if ``inputs`` has the wrong shape or holds NaN/inf.
     """
+    if not run.io.task.is_plain:
+        raise ConfigError(
+            "this model reads typed fields (spike events, several inputs); predict with "
+            "neuroreduce.training.predict_fields(run, dataset)"
+        )
     x = np.asarray(inputs)
     n_in = run.spec.n_inputs
     if x.ndim != 3 or x.shape[2] != n_in:

@@ -8,10 +8,16 @@ from typing import Any
 
 from neuroreduce.errors import ConfigError
 from neuroreduce.models.fused import ENGINES
-from neuroreduce.models.registry import list_models
+from neuroreduce.models.registry import list_models, model_config
+from neuroreduce.training.objectives import TermSpec
 
-#: Loss functions on normalised outputs: mean squared error, or its square root (the paper's).
+#: Losses of continuous targets (``loss``): mean squared error, or its square root (the
+#: paper's). Other fields get their own terms (``objective``; see :mod:`.objectives`).
 LOSSES: tuple[str, ...] = ("mse", "rmse")
+
+#: Fields added after the Barbulescu study: left out of :meth:`TrainConfig.to_dict` at their
+#: defaults, so run folders and experiment cells of that study keep their identity.
+_NEW_FIELDS_DEFAULTS: dict[str, Any] = {"model_options": (), "objective": (), "targets": None}
 
 #: Paper's tuned Adam learning rates (Barbulescu et al. 2023), used when ``learning_rate=None``.
 DEFAULT_LEARNING_RATES: dict[str, float] = {"rnn": 0.001, "lstm": 0.05, "gru": 0.05}
@@ -49,6 +55,12 @@ class TrainConfig:
             builds, else the packed PyTorch layer with one warning), ``"fused"`` (fail if it
             cannot be built) or ``"packed"``. Engines agree to float rounding, not bitwise, so
             a run resumes only with the same engine.
+        model_options: The family's hyper-parameters beyond ``hidden`` as ``(name, value)``
+            pairs (e.g. ``layers``, ``kernel``, ``memory_units``); see ``neuroreduce models``.
+        objective: Loss terms, one per predicted field (:class:`~.objectives.TermSpec`);
+            empty: ``loss`` for continuous fields, balanced BCE for binary ones, cross-entropy
+            for labels.
+        targets: Fields to predict, in order; ``None``: every target and label field.
     """
 
     model: str = "gru"
@@ -62,6 +74,9 @@ class TrainConfig:
     checkpoint_every: int = 10
     threads: int = 1
     engine: str = "auto"
+    model_options: tuple[tuple[str, Any], ...] = ()
+    objective: tuple[TermSpec, ...] = ()
+    targets: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.model not in list_models():
@@ -108,6 +123,21 @@ class TrainConfig:
             raise ConfigError(
                 f"TrainConfig.engine {self.engine!r} is unknown; use one of {', '.join(ENGINES)}"
             )
+        opts = self.model_options
+        opts = dict(opts) if isinstance(opts, dict) else dict(tuple(p) for p in opts)
+        model_config(self.model, self.hidden, opts)  # unknown options / bad values: one line
+        object.__setattr__(
+            self, "model_options",
+            tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in opts.items())),
+        )
+        terms = tuple(
+            t if isinstance(t, TermSpec) else TermSpec.from_dict(t) for t in self.objective
+        )
+        object.__setattr__(self, "objective", terms)
+        if self.targets is not None:
+            if isinstance(self.targets, str) or not all(isinstance(t, str) for t in self.targets):
+                raise ConfigError(f"TrainConfig.targets must be field names, got {self.targets!r}")
+            object.__setattr__(self, "targets", tuple(self.targets))
 
     @property
     def effective_learning_rate(self) -> float:
@@ -125,6 +155,17 @@ class TrainConfig:
         """JSON-able form (``seeds`` as a list)."""
         data = asdict(self)
         data["seeds"] = list(self.seeds)
+        for name, default in _NEW_FIELDS_DEFAULTS.items():
+            if getattr(self, name) == default:
+                del data[name]
+        if self.model_options:
+            data["model_options"] = {
+                k: list(v) if isinstance(v, tuple) else v for k, v in self.model_options
+            }
+        if self.objective:
+            data["objective"] = [t.to_dict() for t in self.objective]
+        if self.targets is not None:
+            data["targets"] = list(self.targets)
         return data
 
     @classmethod
@@ -145,6 +186,12 @@ class TrainConfig:
         values = dict(data)
         if "seeds" in values and isinstance(values["seeds"], list):
             values["seeds"] = tuple(values["seeds"])
+        if isinstance(values.get("model_options"), dict):
+            values["model_options"] = tuple(values["model_options"].items())
+        if isinstance(values.get("objective"), list):
+            values["objective"] = tuple(values["objective"])
+        if isinstance(values.get("targets"), list):
+            values["targets"] = tuple(values["targets"])
         return cls(**values)
 
     def differences(self, other: TrainConfig, *, ignore: frozenset[str] = frozenset()) -> list[str]:

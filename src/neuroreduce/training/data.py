@@ -3,8 +3,9 @@
 Both sources give the trainer the same two things, in normalised units:
 
 - :meth:`batch` — the minibatch of every ensemble member: trial *positions* within the train
-  split, shape ``[member, batch]`` -> ``x [member, batch, time, input]``,
-  ``y [member, batch, time, output]``;
+  split, shape ``[member, batch]`` -> an :class:`~neuroreduce.training.assemble.Assembled`
+  with ``x [member, batch, time, input]`` and per predicted field its targets
+  ``[member, batch, time, channel]`` (and a mask where values are missing);
 - :meth:`chunks` — a whole split in consecutive pieces (for the per-epoch losses).
 
 :class:`InMemoryData` holds the train and valid splits as tensors (a loaded
@@ -24,7 +25,9 @@ import torch
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.datasets.streaming import StreamingDataset
 from neuroreduce.errors import DatasetError
+from neuroreduce.training.assemble import Assembled, Assembler
 from neuroreduce.training.normalization import _CONSTANT_REL, Normalization
+from neuroreduce.training.task import TaskLayout
 
 #: Splits the trainer uses.
 SPLITS: tuple[str, ...] = ("train", "valid")
@@ -42,9 +45,9 @@ class TrainingData(Protocol):
 
     def n_values(self, split: str) -> int: ...
 
-    def batch(self, positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def batch(self, positions: np.ndarray) -> Assembled: ...
 
-    def chunks(self, split: str, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+    def chunks(self, split: str, size: int) -> Iterator[Assembled]: ...
 
 
 def _split_indices(dataset: Dataset | StreamingDataset) -> dict[str, np.ndarray]:
@@ -60,41 +63,94 @@ def _split_indices(dataset: Dataset | StreamingDataset) -> dict[str, np.ndarray]
 
 
 class InMemoryData:
-    """The train and valid splits of a loaded dataset as normalised float32 tensors."""
+    """The train and valid splits of a loaded dataset as normalised float32 tensors.
 
-    def __init__(self, dataset: Dataset, normalization: Normalization) -> None:
+    The schema-v1 task (``layout.is_plain``) keeps both splits as two tensors, exactly as
+    before typed fields existed; other tasks assemble their tensors with
+    :class:`~neuroreduce.training.assemble.Assembler` (once per split, or per minibatch when
+    spike events would be large when made dense).
+    """
+
+    def __init__(
+        self, dataset: Dataset, normalization: Normalization, layout: TaskLayout | None = None
+    ) -> None:
         self._x: dict[str, torch.Tensor] = {}
         self._y: dict[str, torch.Tensor] = {}
-        for split, idx in _split_indices(dataset).items():
-            self._x[split] = torch.from_numpy(normalization.normalize_inputs(dataset.inputs[idx]))
-            self._y[split] = torch.from_numpy(normalization.normalize_outputs(dataset.outputs[idx]))
+        self._idx = _split_indices(dataset)
+        self._plain = layout is None or (layout.is_plain and not np.isnan(dataset.outputs).any())
+        if self._plain:
+            for split, idx in self._idx.items():
+                self._x[split] = torch.from_numpy(
+                    normalization.normalize_inputs(dataset.inputs[idx])
+                )
+                self._y[split] = torch.from_numpy(
+                    normalization.normalize_outputs(dataset.outputs[idx])
+                )
+            self._n_out = len(dataset.output_names)
+            return
+        assert layout is not None
+        self._assembler = Assembler(layout, normalization, dataset)
+        self._dataset = dataset
+        self._cache: dict[str, Assembled] = {}
+        if not self._assembler.has_events:
+            for split, idx in self._idx.items():
+                self._cache[split] = self._assembler.assemble(dataset.select_trials(idx))
 
     @property
     def n_train(self) -> int:
-        return int(self._x["train"].shape[0])
+        return int(self._idx["train"].size)
 
     def n_values(self, split: str) -> int:
-        """Number of output values (trials x time x outputs) of ``split``."""
-        return int(self._y[split].numel())
+        """Number of output values (trials x time x model outputs) of ``split``."""
+        if self._plain:
+            return int(self._y[split].numel())
+        return int(self._idx[split].size) * self._dataset.n_time * self._assembler.n_outputs
 
-    def batch(self, positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.as_tensor(positions)
-        return self._x["train"][idx], self._y["train"][idx]
+    def _assembled(self, split: str, positions: np.ndarray) -> Assembled:
+        if split in self._cache:
+            return self._cache[split].take(torch.as_tensor(positions))
+        trials = self._idx[split][positions]
+        return self._assembler.assemble(self._dataset.select_trials(trials))
 
-    def chunks(self, split: str, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        x, y = self._x[split], self._y[split]
-        for start in range(0, x.shape[0], size):
-            yield x[start : start + size], y[start : start + size]
+    def batch(self, positions: np.ndarray) -> Assembled:
+        if self._plain:
+            idx = torch.as_tensor(positions)
+            x, y = self._x["train"][idx], self._y["train"][idx]
+            return Assembled(x, {"outputs": y}, {})
+        pos = np.asarray(positions)
+        return self._assembled("train", pos.reshape(-1)).view_as_members(pos.shape)
+
+    def chunks(self, split: str, size: int) -> Iterator[Assembled]:
+        if self._plain:
+            x, y = self._x[split], self._y[split]
+            for start in range(0, x.shape[0], size):
+                yield Assembled(x[start : start + size], {"outputs": y[start : start + size]}, {})
+            return
+        n = int(self._idx[split].size)
+        for start in range(0, n, size):
+            yield self._assembled(split, np.arange(start, min(n, start + size)))
+
+    def positive_fraction(self, field: str) -> list[float]:
+        """Fraction of positive values per channel of a binary field in the train split."""
+        return self._assembler.positive_fraction(self._dataset.select_trials(self._idx["train"]),
+                                                 field)
 
 
 class StreamingData:
     """Minibatches and split pieces read from an open dataset file, normalised on the fly."""
 
-    def __init__(self, source: StreamingDataset, normalization: Normalization) -> None:
+    def __init__(
+        self,
+        source: StreamingDataset,
+        normalization: Normalization,
+        layout: TaskLayout | None = None,
+    ) -> None:
         self._source = source
         self._norm = normalization
         self._idx = _split_indices(source)
-        self._n_out = len(source.output_names)
+        self._plain = layout is None or (layout.is_plain and not source.outputs_missing)
+        self._assembler = None if self._plain else Assembler(layout, normalization, source)
+        self._n_out = len(source.output_names) if self._plain else self._assembler.n_outputs
         self._trial_bytes = source.n_time * (len(source.input_names) + self._n_out) * 4
 
     @property
@@ -104,24 +160,32 @@ class StreamingData:
     def n_values(self, split: str) -> int:
         return int(self._idx[split].size) * self._source.n_time * self._n_out
 
-    def _tensors(self, trials: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def _tensors(self, trials: np.ndarray) -> Assembled:
+        if self._assembler is not None:
+            return self._assembler.assemble(self._source.dataset_of(trials))
         x, y = self._source.read(trials)
-        return (
+        return Assembled(
             torch.from_numpy(self._norm.normalize_inputs(x)),
-            torch.from_numpy(self._norm.normalize_outputs(y)),
+            {"outputs": torch.from_numpy(self._norm.normalize_outputs(y))},
+            {},
         )
 
-    def batch(self, positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, positions: np.ndarray) -> Assembled:
         pos = np.asarray(positions)
-        x, y = self._tensors(self._idx["train"][pos.reshape(-1)])
-        return x.view(*pos.shape, *x.shape[1:]), y.view(*pos.shape, *y.shape[1:])
+        return self._tensors(self._idx["train"][pos.reshape(-1)]).view_as_members(pos.shape)
 
-    def chunks(self, split: str, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def chunks(self, split: str, size: int) -> Iterator[Assembled]:
         """Pieces of ``size`` trials, fewer where a piece would exceed :data:`PIECE_BYTES`."""
         idx = self._idx[split]
         size = max(1, min(size, PIECE_BYTES // self._trial_bytes))
         for start in range(0, idx.size, size):
             yield self._tensors(idx[start : start + size])
+
+    def positive_fraction(self, field: str) -> list[float]:
+        assert self._assembler is not None
+        return self._assembler.positive_fraction(
+            self._source.dataset_of(self._idx["train"]), field
+        )
 
 
 def _from_moments(mean: np.ndarray, std: np.ndarray) -> tuple[tuple[float, ...], ...]:
@@ -131,29 +195,48 @@ def _from_moments(mean: np.ndarray, std: np.ndarray) -> tuple[tuple[float, ...],
     return tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 
-def fit_normalization(dataset: Dataset | StreamingDataset) -> Normalization:
+def fit_normalization(
+    dataset: Dataset | StreamingDataset, layout: TaskLayout | None = None
+) -> Normalization:
     """Per-channel statistics of the training trials (chunk by chunk for a streamed file).
 
-    Equals :meth:`Normalization.fit` of the loaded dataset to float64 rounding.
+    Equals :meth:`Normalization.fit` of the loaded dataset to float64 rounding. Continuous
+    typed fields of ``layout`` (other than the dense ``inputs``/``outputs``) get their own
+    statistics; for a streamed file those fields of the training trials are read at once.
 
     Raises:
         DatasetError: if the dataset has no split or no training trials.
     """
+    extra = [] if layout is None else [
+        name for name, kind in [(b.field, b.kind) for b in layout.inputs]
+        + [(h.field, h.kind) for h in layout.heads]
+        if kind == "continuous" and name not in ("inputs", "outputs")
+    ]
     if not isinstance(dataset, StreamingDataset):
-        return Normalization.fit(dataset)
+        norm = Normalization.fit(dataset)
+        return norm.with_fields(dataset, extra, dataset.indices("train")) if extra else norm
     idx = dataset.indices("train")
     if idx.size == 0:
         raise DatasetError("cannot fit a normalisation on zero trials; assign training trials")
-    m_in, m_out = dataset.moments(idx)
-    in_mean, in_std = _from_moments(m_in.mean, m_in.std)
-    out_mean, out_std = _from_moments(m_out.mean, m_out.std)
-    return Normalization(in_mean, in_std, out_mean, out_std)
+    if dataset.outputs_missing:  # NaN-aware statistics need the values, not running moments
+        norm = Normalization.fit(dataset.dataset_of(idx), trials=np.arange(idx.size))
+    else:
+        m_in, m_out = dataset.moments(idx)
+        in_mean, in_std = _from_moments(m_in.mean, m_in.std)
+        out_mean, out_std = _from_moments(m_out.mean, m_out.std)
+        norm = Normalization(in_mean, in_std, out_mean, out_std)
+    if extra:
+        train = dataset.dataset_of(idx)
+        norm = norm.with_fields(train, extra, np.arange(idx.size))
+    return norm
 
 
 def training_data(
-    dataset: Dataset | StreamingDataset, normalization: Normalization
+    dataset: Dataset | StreamingDataset,
+    normalization: Normalization,
+    layout: TaskLayout | None = None,
 ) -> InMemoryData | StreamingData:
     """Streaming data for a :class:`StreamingDataset`, in-memory tensors for a ``Dataset``."""
     if isinstance(dataset, StreamingDataset):
-        return StreamingData(dataset, normalization)
-    return InMemoryData(dataset, normalization)
+        return StreamingData(dataset, normalization, layout)
+    return InMemoryData(dataset, normalization, layout)

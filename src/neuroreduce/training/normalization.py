@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +19,14 @@ _CONSTANT_REL = 1e-12
 
 def _stats(values: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
     flat = values.reshape(-1, values.shape[-1]).astype(np.float64)
-    mean = flat.mean(axis=0)
-    std = flat.std(axis=0)
+    if np.isnan(flat).any():  # missing values: statistics of the recorded ones
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nan_to_num(np.nanmean(flat, axis=0))
+            std = np.nanstd(flat, axis=0)
+    else:
+        mean = flat.mean(axis=0)
+        std = flat.std(axis=0)
     constant = ~np.isfinite(std) | (std <= _CONSTANT_REL * np.maximum(1.0, np.abs(mean)))
     std = np.where(constant, 1.0, std)
     return tuple(float(v) for v in mean), tuple(float(v) for v in std)
@@ -36,14 +43,29 @@ class Normalization:
         input_std: Standard deviation of each input channel (> 0; 1 for constant channels).
         output_mean: Mean of each output channel (output units, e.g. mV).
         output_std: Standard deviation of each output channel (> 0; 1 for constant channels).
+        field_stats: Further continuous fields (typed datasets): ``(name, mean, std)`` each.
     """
 
     input_mean: tuple[float, ...]
     input_std: tuple[float, ...]
     output_mean: tuple[float, ...]
     output_std: tuple[float, ...]
+    field_stats: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "field_stats",
+            tuple(
+                (str(n), tuple(float(v) for v in m), tuple(float(v) for v in sd))
+                for n, m, sd in self.field_stats
+            ),
+        )
+        for name, mean, std in self.field_stats:
+            if len(mean) != len(std) or not all(np.isfinite(mean)) or not all(
+                np.isfinite(v) and v > 0 for v in std
+            ):
+                raise CheckpointError(f"normalization of field {name!r} is invalid; refit it")
         for name in ("input_mean", "input_std", "output_mean", "output_std"):
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
         if len(self.input_mean) != len(self.input_std) or len(self.output_mean) != len(
@@ -71,6 +93,33 @@ class Normalization:
         in_mean, in_std = _stats(dataset.inputs[idx])
         out_mean, out_std = _stats(dataset.outputs[idx])
         return cls(in_mean, in_std, out_mean, out_std)
+
+    def with_fields(self, dataset: Dataset, names: Sequence[str], idx: np.ndarray) -> Normalization:
+        """This normalisation plus statistics of continuous fields ``names`` over trials ``idx``."""
+        from dataclasses import replace
+
+        stats = tuple(
+            (n, *_stats(np.asarray(dataset.field(n).values)[idx])) for n in names
+        )
+        return replace(self, field_stats=stats)
+
+    def _field(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        for n, mean, std in self.field_stats:
+            if n == name:
+                return np.asarray(mean), np.asarray(std)
+        raise CheckpointError(f"the normalisation has no statistics of field {name!r}; retrain")
+
+    def normalize_field(self, name: str, x: np.ndarray) -> np.ndarray:
+        """``[..., channel]`` physical values of continuous field ``name`` -> z-scored float32."""
+        mean, std = self._field(name)
+        x = np.asarray(x)
+        self._check(x, mean.size, f"field {name!r} values")
+        return ((x - mean) / std).astype(np.float32)
+
+    def denormalize_field(self, name: str, y: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`normalize_field`."""
+        mean, std = self._field(name)
+        return (np.asarray(y) * std + mean).astype(np.float32)
 
     @property
     def n_inputs(self) -> int:
@@ -115,6 +164,11 @@ class Normalization:
             "input_std": list(self.input_std),
             "output_mean": list(self.output_mean),
             "output_std": list(self.output_std),
+            **(
+                {"fields": [[n, list(m), list(sd)] for n, m, sd in self.field_stats]}
+                if self.field_stats
+                else {}
+            ),
         }
 
     @classmethod
@@ -128,6 +182,7 @@ class Normalization:
         if not isinstance(data, dict) or any(k not in data for k in keys):
             raise CheckpointError(f"normalization.json must hold the keys {', '.join(keys)}")
         try:
-            return cls(*(tuple(float(v) for v in data[k]) for k in keys))
+            fields = tuple((n, tuple(m), tuple(sd)) for n, m, sd in data.get("fields", []))
+            return cls(*(tuple(float(v) for v in data[k]) for k in keys), field_stats=fields)
         except (TypeError, ValueError):
             raise CheckpointError("normalization.json holds non-numeric values; retrain") from None

@@ -28,16 +28,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from neuroreduce.datasets.dataset import Dataset
+from neuroreduce.datasets.fields import FieldSpec
 from neuroreduce.datasets.streaming import StreamingDataset
 from neuroreduce.errors import CheckpointError
 from neuroreduce.models.registry import ModelSpec
@@ -45,6 +38,10 @@ from neuroreduce.training import checkpoint as ckpt
 from neuroreduce.training.checkpoint import HistoryRow, IOSpec
 from neuroreduce.training.config import TrainConfig
 from neuroreduce.training.data import TrainingData, fit_normalization, training_data
+from neuroreduce.training.normalization import Normalization
+from neuroreduce.training.objectives import Objective, build_objective, default_terms
+from neuroreduce.training.progress import progress_bar
+from neuroreduce.training.task import TaskLayout
 
 _STATE_FORMAT = "neuroreduce-train-state"
 _EVAL_BATCH = 64  # trials per forward pass when evaluating losses ...
@@ -65,6 +62,7 @@ class EpochReport:
         valid_losses: Per-member validation loss (NaN for members already done).
         best_valid_losses: Per-member best validation loss so far.
         done: Per-member flag: stopped early (or diverged) and frozen at its best.
+        valid_terms: Per objective term (field name): per-member validation loss of that term.
     """
 
     epoch: int
@@ -73,11 +71,12 @@ class EpochReport:
     valid_losses: tuple[float, ...]
     best_valid_losses: tuple[float, ...]
     done: tuple[bool, ...]
+    valid_terms: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrainResult:
-    """Outcome of :func:`train`; the weights are in ``run_dir`` (load with ``load_run``).
+    """Outcome of :func:`train`: the best model in memory, and its run folder.
 
     Attributes:
         run_dir: The run folder.
@@ -87,6 +86,10 @@ class TrainResult:
         stopped_early: Per member: stopped by early stopping (or divergence) before ``epochs``.
         epochs_done: Epochs trained (the last member's last epoch).
         history: Per-epoch, per-member train and validation losses.
+        model: The ensemble with every member's best-validation weights, in eval mode (the
+            same weights as ``model.safetensors``; no need to reload the run).
+        normalization: The statistics the model's inputs and outputs are scaled with.
+        layout: Which model inputs and outputs are which dataset fields.
     """
 
     run_dir: Path
@@ -96,39 +99,9 @@ class TrainResult:
     stopped_early: tuple[bool, ...]
     epochs_done: int
     history: tuple[HistoryRow, ...]
-
-
-class _MemberMSE(torch.autograd.Function):
-    """Per-member mean squared error with one temporary each way.
-
-    Equals autograd of ``(pred - target).square().mean(dim=(1, 2, 3))`` bit for bit (same
-    reduction; the gradient ``(g / n) * 2 * (pred - target)`` rounds once either way, since
-    doubling is exact), but autograd's version keeps about four full-size temporaries per
-    minibatch, which dominates the step for wide outputs (28 in Experiment 5).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(pred, target)
-        return (pred - target).square_().mean(dim=(1, 2, 3))
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        pred, target = ctx.saved_tensors
-        n = pred[0].numel()
-        scale = (grad / n).mul_(2.0).view(-1, *([1] * (pred.ndim - 1)))
-        return (pred - target).mul_(scale), None
-
-
-def member_losses(pred: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
-    """Per-member loss ``[member]`` of ``[member, batch, time, output]`` predictions.
-
-    ``"mse"``: mean squared error over batch, time and outputs; ``"rmse"``: its square root.
-    Differentiable in ``pred`` only (the targets are data).
-    """
-    mse = _MemberMSE.apply(pred, target)
-    return mse.sqrt() if loss == "rmse" else mse
+    model: Any = None
+    normalization: Normalization | None = None
+    layout: TaskLayout | None = None
 
 
 @contextlib.contextmanager
@@ -150,9 +123,16 @@ def _torch_settings(threads: int) -> Iterator[None]:
 class _Loop:
     """The mutable state of one ensemble training run and its epoch step."""
 
-    def __init__(self, config: TrainConfig, spec: ModelSpec, data: TrainingData) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        spec: ModelSpec,
+        data: TrainingData,
+        objective: Objective | None = None,
+    ) -> None:
         self.config = config
         self.data = data
+        self.objective = objective or _plain_objective(config, spec)
         with torch.random.fork_rng(devices=[]):
             self.model = spec.build_ensemble(config.seeds, engine=config.engine)
         self.model.train()
@@ -220,39 +200,45 @@ class _Loop:
         size = _EVAL_BYTES // trial_bytes
         return max(1, size - size % 8 if size >= 8 else size)  # whole 8-lane blocks (fused)
 
-    def _evaluate(self, split: str) -> list[float]:
-        sse = torch.zeros(self.config.n_members, dtype=torch.float64)
+    def _evaluate(self, split: str) -> tuple[list[float], dict[str, list[float]]]:
+        """Total and per-term loss ``[member]`` over a whole split (no gradient)."""
+        totals: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.model.eval()
         with torch.no_grad():
-            for x, y in self.data.chunks(split, self.piece):
-                err = self.model.forward_shared(x).sub_(y).square_()  # fresh: in place
-                sse += err.sum(dim=(1, 2, 3)).double()
+            for piece in self.data.chunks(split, self.piece):
+                pred = self.model.forward_shared(piece.x)  # fresh: terms may work in place
+                for name, (s, n) in self.objective.sums(pred, piece.targets, piece.masks).items():
+                    old = totals.get(name)
+                    totals[name] = (s, n) if old is None else (old[0] + s, old[1] + n)
         self.model.train()
-        mse = sse / float(self.data.n_values(split))
-        out = mse.sqrt() if self.config.loss == "rmse" else mse
-        return [float(v) for v in out]
+        return self.objective.finish(totals)
 
     def run_epoch(self) -> EpochReport:
         cfg = self.config
         n = self.data.n_train
         order = np.stack([rng.permutation(n) for rng in self.rngs])
         for start in range(0, n, cfg.batch_size):
-            x, y = self.data.batch(order[:, start : start + cfg.batch_size])
+            b = self.data.batch(order[:, start : start + cfg.batch_size])
             active = torch.tensor([0.0 if d else 1.0 for d in self.done])  # frozen: no gradient
-            losses = member_losses(self.model(x), y, cfg.loss)
+            losses, _ = self.objective.member_losses(self.model(b.x), b.targets, b.masks)
             self.optimizer.zero_grad(set_to_none=True)
             (losses * active).sum().backward()
             self.optimizer.step()
             self._guard_divergence()
         self.epoch += 1
-        train_l = self._evaluate("train")
-        valid_l = self._evaluate("valid")
+        train_l, _ = self._evaluate("train")
+        valid_l, valid_terms = self._evaluate("valid")
+        if len(valid_terms) < 2:
+            valid_terms = {}
         improved = []
         for k in range(cfg.n_members):
             if self.done[k]:
                 train_l[k] = valid_l[k] = math.nan
                 continue
-            self.history.append(HistoryRow(self.epoch, k, cfg.seeds[k], train_l[k], valid_l[k]))
+            terms = tuple((n, v[k]) for n, v in valid_terms.items())
+            self.history.append(
+                HistoryRow(self.epoch, k, cfg.seeds[k], train_l[k], valid_l[k], terms)
+            )
             if valid_l[k] < self.best_loss[k]:
                 self.best_loss[k], self.best_epoch[k], self.since_best[k] = (
                     valid_l[k],
@@ -274,6 +260,7 @@ class _Loop:
             tuple(valid_l),
             tuple(self.best_loss),
             tuple(self.done),
+            tuple((n, tuple(v)) for n, v in valid_terms.items()),
         )
 
     @property
@@ -294,7 +281,9 @@ class _Loop:
             "done": list(self.done),
             "rng": json.dumps([rng.bit_generator.state for rng in self.rngs]),
             "history": [
-                [r.epoch, r.member, r.seed, r.train_loss, r.valid_loss] for r in self.history
+                [r.epoch, r.member, r.seed, r.train_loss, r.valid_loss]
+                + ([[list(t) for t in r.terms]] if r.terms else [])
+                for r in self.history
             ],
         }
 
@@ -315,8 +304,9 @@ class _Loop:
             self.since_best = [int(v) for v in state["since_best"]]
             self.done = [bool(v) for v in state["done"]]
             self.history = [
-                HistoryRow(int(e), int(m), int(s), float(t), float(v))
-                for e, m, s, t, v in state["history"]
+                HistoryRow(int(e), int(m), int(s), float(t), float(v),
+                           tuple((str(n), float(x)) for n, x in (rest[0] if rest else ())))
+                for e, m, s, t, v, *rest in state["history"]
             ]
             self.epoch = int(state["epoch"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -338,7 +328,7 @@ class _Loop:
             complete=self.finished,
         )
 
-    def result(self, run_dir: Path) -> TrainResult:
+    def result(self, run_dir: Path, **extra: Any) -> TrainResult:
         return TrainResult(
             run_dir=run_dir,
             seeds=self.config.seeds,
@@ -349,6 +339,8 @@ class _Loop:
             ),
             epochs_done=self.epoch,
             history=tuple(self.history),
+            model=self.best_model,
+            **extra,
         )
 
     def _last_epoch_of(self, k: int) -> int:
@@ -428,15 +420,22 @@ def train(
         CheckpointError: if ``out_dir`` holds a different run, or a run and ``resume`` is False.
     """
     run_dir = Path(out_dir)
-    normalization = fit_normalization(dataset)
-    data = training_data(dataset, normalization)
+    layout = TaskLayout.from_specs(dataset.field_specs, targets=config.targets)
+    normalization = fit_normalization(dataset, layout)
+    data = training_data(dataset, normalization, layout)
+    objective = build_objective(
+        config.objective or default_terms(layout, config.loss),
+        layout,
+        positive_fraction=getattr(data, "positive_fraction", None),
+    )
     spec = ModelSpec(
         config.model,
-        n_inputs=len(dataset.input_names),
-        n_outputs=len(dataset.output_names),
+        n_inputs=layout.n_inputs,
+        n_outputs=layout.n_outputs,
         hidden=config.hidden,
+        options=config.model_options,
     )
-    io_spec = IOSpec.from_dataset(dataset)
+    io_spec = IOSpec.from_dataset(dataset, layout)
     dataset_hash = dataset.content_hash()
     state = _prepare_folder(
         run_dir,
@@ -447,7 +446,7 @@ def train(
         dataset_hash=dataset_hash,
     )
     with _torch_settings(config.threads):
-        loop = _Loop(config, spec, data)
+        loop = _Loop(config, spec, data, objective)
         if state is None:
             provenance = ckpt.make_provenance(
                 dataset, dataset_hash=dataset_hash, dataset_path=dataset_path
@@ -461,7 +460,7 @@ def train(
         ckpt.write_provenance(run_dir, provenance)
         if loop.finished:  # nothing left to train: rewrite the outputs for this config
             loop.save(run_dir)
-        with _progress_bar(progress, config, loop.epoch) as advance:
+        with progress_bar(progress, config, loop.epoch) as advance:
             while not loop.finished:
                 report = loop.run_epoch()
                 if loop.finished or loop.epoch % config.checkpoint_every == 0:
@@ -472,35 +471,18 @@ def train(
     provenance["finished"] = _now()
     provenance["epochs_done"] = loop.epoch
     ckpt.write_provenance(run_dir, provenance)
-    return loop.result(run_dir)
+    return loop.result(run_dir, normalization=normalization, layout=layout)
+
+
+def _plain_objective(config: TrainConfig, spec: ModelSpec) -> Objective:
+    """The schema-v1 objective (``config.loss`` on every output) for a bare ``_Loop``."""
+    layout = TaskLayout.from_specs(
+        [FieldSpec("outputs", "target", "continuous", tuple(map(str, range(spec.n_outputs))))]
+    )
+    return build_objective(default_terms(layout, config.loss), layout)
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-@contextlib.contextmanager
-def _progress_bar(
-    enabled: bool, config: TrainConfig, start: int
-) -> Iterator[Callable[[EpochReport], None]]:
-    if not enabled:
-        yield lambda report: None
-        return
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[best]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    label = f"{config.model}-{config.hidden} x{config.n_members}"
-    with Progress(*columns) as bar:
-        task = bar.add_task(label, total=config.epochs, completed=start, best="best val -")
-
-        def advance(report: EpochReport) -> None:
-            best = [v for v in report.best_valid_losses if math.isfinite(v)]
-            text = f"best val {min(best):.3e} (mean {np.mean(best):.3e})" if best else "-"
-            bar.update(task, completed=report.epoch, best=text)
-
-        yield advance
