@@ -137,6 +137,9 @@ def test_confusion_matrix_accuracy_balanced_accuracy_by_hand() -> None:
     assert compute_metric("balanced_accuracy", true, pred, ctx) == pytest.approx(ref)
     probs = np.eye(3)[pred]  # one-hot probabilities give the same answer
     assert np.array_equal(compute_metric("confusion_matrix", true, probs, ctx), cm)
+    with_nan = true.astype(float)
+    with_nan[~mask] = np.nan  # a missing label may be NaN
+    assert np.array_equal(compute_metric("confusion_matrix", with_nan, pred, ctx), cm)
     unmasked = MetricContext(ignore_label=-1, n_classes=3)  # control: the masked step counts
     assert compute_metric("accuracy", true, pred, unmasked) == pytest.approx(7 / 10)
     with pytest.raises(ConfigError, match="label -1 outside"):

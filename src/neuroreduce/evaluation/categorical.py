@@ -36,13 +36,14 @@ def labels(
             "categorical metrics need y_true [trial, time] and y_pred [trial, time, K] or "
             f"[trial, time]; got {t.shape} and {p.shape}"
         )
-    if not np.issubdtype(t.dtype, np.integer):
-        if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
-            raise ConfigError(f"categorical y_true must hold integer labels; got dtype {t.dtype}")
-        t = t.astype(np.int64)
     keep = np.ones(t.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     if keep.shape != t.shape:
         raise ConfigError(f"mask shape {keep.shape} differs from y_true shape {t.shape}")
+    if not np.issubdtype(t.dtype, np.integer):
+        tk = t[keep]
+        if not (np.all(np.isfinite(tk)) and np.all(tk == np.round(tk))):
+            raise ConfigError(f"categorical y_true must hold integer labels; got dtype {t.dtype}")
+        t = np.where(keep, t, 0).astype(np.int64)
     if ignore_label is not None:
         keep = keep & (t != ignore_label)
     pred = np.argmax(p, axis=-1) if probs else p

@@ -97,6 +97,13 @@ def coincidence_factor(
     return float((coinc - expected) / (0.5 * norm * (n_data + n_model)))
 
 
+def _nanmean(values: Sequence[float] | np.ndarray) -> float:
+    """Mean of the non-NaN values; NaN (without a warning) when there is none."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[~np.isnan(x)]
+    return float(x.mean()) if x.size else float("nan")
+
+
 def intrinsic_reliability(
     repetitions: Sequence[np.ndarray], *, window_ms: float, duration_ms: float
 ) -> float:
@@ -105,7 +112,7 @@ def intrinsic_reliability(
         coincidence_factor(a, b, window_ms=window_ms, duration_ms=duration_ms)
         for a, b in itertools.permutations(repetitions, 2)
     ]
-    return float(np.nanmean(values)) if values and not np.all(np.isnan(values)) else np.nan
+    return _nanmean(values)
 
 
 def normalised_gamma(
@@ -132,7 +139,7 @@ def normalised_gamma(
         coincidence_factor(r, m, window_ms=window_ms, duration_ms=duration_ms)
         for r, m in zip(repetitions, models, strict=True)
     ]
-    return float(np.nanmean(g) / g_int) if g_int > 0 else float("nan")
+    return _nanmean(g) / g_int if g_int > 0 else float("nan")
 
 
 def bootstrap_se(values: np.ndarray, *, n_resamples: int = 10_000, seed: int = 0) -> float:
@@ -184,6 +191,11 @@ def _duration(v: np.ndarray, ctx: MetricContext) -> float:
     return (np.shape(v)[1] - 1) * ctx.dt_ms
 
 
+def mean_gamma(v_true: np.ndarray, v_pred: np.ndarray, ctx: MetricContext) -> float:
+    """Mean over trials of :func:`gamma_per_trial` (trials without any spike skipped)."""
+    return _nanmean(gamma_per_trial(v_true, v_pred, ctx))
+
+
 def gamma_per_trial(v_true: np.ndarray, v_pred: np.ndarray, ctx: MetricContext) -> np.ndarray:
     """Gamma of each trial's predicted spikes against its true spikes, ``[trial]``."""
     dur = _duration(v_true, ctx)
@@ -218,15 +230,13 @@ def gamma_intrinsic(v_true: np.ndarray, v_pred: np.ndarray, ctx: MetricContext) 
     """Gamma_int of the true traces, averaged over repeated stimuli (``v_pred`` is unused)."""
     trains = _trains(v_true, ctx)
     dur = _duration(v_true, ctx)
-    return float(
-        np.nanmean(
-            [
-                intrinsic_reliability(
-                    [trains[i] for i in s], window_ms=ctx.coincidence_window_ms, duration_ms=dur
-                )
-                for s in repetition_sets(ctx, len(trains))
-            ]
-        )
+    return _nanmean(
+        [
+            intrinsic_reliability(
+                [trains[i] for i in s], window_ms=ctx.coincidence_window_ms, duration_ms=dur
+            )
+            for s in repetition_sets(ctx, len(trains))
+        ]
     )
 
 
@@ -234,18 +244,16 @@ def gamma_normalised(v_true: np.ndarray, v_pred: np.ndarray, ctx: MetricContext)
     """Gamma_A per repeated stimulus (see :func:`normalised_gamma`), averaged over stimuli."""
     true, pred = _trains(v_true, ctx), _trains(v_pred, ctx)
     dur = _duration(v_true, ctx)
-    return float(
-        np.nanmean(
-            [
-                normalised_gamma(
-                    [true[i] for i in s],
-                    [pred[i] for i in s],
-                    window_ms=ctx.coincidence_window_ms,
-                    duration_ms=dur,
-                )
-                for s in repetition_sets(ctx, len(true))
-            ]
-        )
+    return _nanmean(
+        [
+            normalised_gamma(
+                [true[i] for i in s],
+                [pred[i] for i in s],
+                window_ms=ctx.coincidence_window_ms,
+                duration_ms=dur,
+            )
+            for s in repetition_sets(ctx, len(true))
+        ]
     )
 
 
