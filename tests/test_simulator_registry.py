@@ -191,3 +191,37 @@ def test_asking_for_the_toy_does_not_load_neuron() -> None:
         "sys.modules, sorted(m for m in sys.modules if 'neuron' in m)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.slow
+def test_celegans_through_the_registry_equals_simulate_many() -> None:
+    """run_simulator on a C. elegans scenario is the parallel runner on the same config."""
+    from neuroreduce.execution import Backend
+    from neuroreduce.simulators.celegans import CelegansConfig
+    from neuroreduce.simulators.parallel import simulate_many
+
+    short = get_scenario("fcm-50ms-test")  # registered in conftest.py
+    t = np.arange(101) * 0.5
+    u = np.zeros((2, 101, len(short.inputs)))
+    u[0, 20:, 0] = 0.003
+    u[1, :, 1] = 0.002 * np.sin(2 * np.pi * t / 25.0) ** 2
+    settings = SimulationSettings(parameter_set="C0", dt_ms=0.05)
+    y, prov = run_simulator(short, u, dt_out_ms=0.5, settings=settings, progress=False)
+    config = CelegansConfig(scenario=short.name, parameter_set="C0", dt_ms=0.05)
+    direct = simulate_many(config, u, dt_out_ms=0.5, backend=Backend(), progress=False)
+    np.testing.assert_array_equal(y, direct)
+    assert prov["simulator"] == "celegans" and prov["parameter_set"] == "C0"
+    assert np.abs(y[0] - y[1]).max() > 0  # the stimuli act
+
+
+def test_speed_reruns_a_toy_dataset_from_its_provenance() -> None:
+    from neuroreduce.experiments.speed import measure_simulator, simulator_of_dataset
+    from neuroreduce.pipeline import simulate
+
+    ds = simulate("toy", n_stimuli=4, dt_out_ms=1.0, seed=2, progress=False)
+    name, options = simulator_of_dataset(ds)
+    assert name == "toy"
+    rerun = make_simulator(name, **options).run(np.asarray(ds.inputs), dt_out_ms=1.0)
+    np.testing.assert_allclose(rerun, ds.outputs, rtol=1e-6, atol=1e-4)
+    timing = measure_simulator(ds, np.array([0, 1]))  # in-process: the entry needs no worker
+    assert timing["simulator"] == "toy" and len(timing["trial_s"]) == 2

@@ -183,7 +183,7 @@ def test_densify_bins_and_counts() -> None:
         ({"seed": -1}, "seed must be"),
         ({"populations": ()}, "populations must be a non-empty"),
         ({"populations": (Population("a", "x", 2, (1.0, 2.0)),
-                          Population("b", "x", 2, (1.0, 2.0)))}, "population prefixs must differ"),
+                          Population("b", "x", 2, (1.0, 2.0)))}, "population prefixes must differ"),
     ],
 )
 def test_bad_configs(kwargs: dict, match: str) -> None:

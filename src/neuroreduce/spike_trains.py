@@ -144,10 +144,10 @@ class SpikeTrainConfig:
         pops = tuple(self.populations)
         if not pops or not all(isinstance(p, Population) for p in pops):
             raise ConfigError("populations must be a non-empty list of Population entries")
-        for attr in ("name", "prefix"):
+        for attr, plural in (("name", "names"), ("prefix", "prefixes")):
             values = [getattr(p, attr) for p in pops]
             if len(set(values)) != len(values):
-                raise ConfigError(f"population {attr}s must differ, got {values}")
+                raise ConfigError(f"population {plural} must differ, got {values}")
         object.__setattr__(self, "populations", pops)
         _positive(self.duration_ms, "duration_ms")
         lo, hi = _pair(self.time_constant_ms, "time_constant_ms")
