@@ -80,39 +80,55 @@ def import_data(
 def train(
     dataset: Annotated[Path, typer.Argument(help="Dataset file (HDF5) from `neuroreduce simulate` or an importer.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Run folder to write.")],
-    model: Annotated[str, typer.Option(help="Recurrent cell: rnn, lstm or gru.")] = "gru",
-    hidden: Annotated[int, typer.Option(help="Hidden units of the recurrent layer.")] = 4,
+    model: Annotated[str, typer.Option(help="Model family (see `neuroreduce models`): rnn, lstm, gru, tcn, elm, mlp, stacked_rnn, plrnn.")] = "gru",
+    hidden: Annotated[int, typer.Option(help="The family's main size (recurrent units, channels, memory units).")] = 4,
+    model_option: Annotated[list[str] | None, typer.Option(help="Family hyper-parameter NAME=VALUE (repeatable), e.g. layers=3.")] = None,
     seeds: Annotated[int, typer.Option(help="Number of seeds, trained together as one ensemble.")] = 10,
     first_seed: Annotated[int, typer.Option(help="Seeds are first_seed .. first_seed+seeds-1.")] = 0,
     epochs: Annotated[int, typer.Option(help="Maximum epochs (best validation epoch is kept).")] = 1000,
     batch_size: Annotated[int, typer.Option(help="Minibatch size (trials).")] = 32,
     lr: Annotated[float | None, typer.Option(help="Adam learning rate (default: paper's per model).")] = None,
-    loss: Annotated[str, typer.Option(help="Loss: rmse (paper) or mse.")] = "rmse",
+    loss: Annotated[str, typer.Option(help="Loss of continuous targets: rmse (paper) or mse.")] = "rmse",
+    objective: Annotated[list[str] | None, typer.Option(help="Loss term FIELD=LOSS[:POS_WEIGHT][*WEIGHT] (repeatable), e.g. spikes=bce:balanced.")] = None,
+    target: Annotated[list[str] | None, typer.Option(help="Field to predict (repeatable; default: every target and label field).")] = None,
+    split: Annotated[str | None, typer.Option(help="Split strategy STRATEGY[:OPTION=VALUE,...], e.g. leave_groups_out:group=worm,fold=0.")] = None,
     patience: Annotated[int | None, typer.Option(help="Early-stopping patience in epochs (default: off).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in the same folder.")] = True,
     stream: Annotated[bool, typer.Option(help="Stream minibatches from the file (datasets larger than memory).")] = False,
 ) -> None:
     """Train a seed ensemble of surrogates on a dataset's train split (best validation kept)."""
+    from neuroreduce.cli_options import parse_assignments, parse_objective, parse_split
+    from neuroreduce.models import count_parameters
     from neuroreduce.pipeline import train_from_file
     from neuroreduce.training import TrainConfig
 
     config = TrainConfig(model=model, hidden=hidden,
                          seeds=tuple(range(first_seed, first_seed + seeds)), epochs=epochs,
                          batch_size=batch_size, learning_rate=lr, loss=loss,
-                         early_stopping_patience=patience)
+                         early_stopping_patience=patience,
+                         model_options=tuple(parse_assignments(model_option,
+                                                               "--model-option").items()),
+                         objective=parse_objective(objective),
+                         targets=tuple(target) if target else None, split=parse_split(split))
     result = train_from_file(dataset, config, output, resume=resume, progress=True,
                              stream=stream)
-    from neuroreduce.models import count_parameters, keras_parameter_count
-    from neuroreduce.training import load_run
-
-    run = load_run(output)
-    ours = count_parameters(run.member(0))
-    paper = keras_parameter_count(model, n_inputs=len(run.input_names),
-                                  n_outputs=len(run.output_names), hidden=hidden)
+    ours = count_parameters(result.model.member(0))
     best = ", ".join(f"{e}" for e in result.best_epochs)
     out.print(f"trained {model.upper()}-{hidden} x {seeds} seeds -> {output}\n"
-              f"parameters per seed: {ours} (paper/Keras count, one bias per gate: {paper}); "
+              f"parameters per seed: {ours}{_keras_note(model, result, hidden)}; "
               f"best validation epoch per seed: {best}")
+
+
+def _keras_note(model: str, result: Any, hidden: int) -> str:
+    """The Barbulescu paper's Keras count for its one-layer RNN families (else nothing)."""
+    from neuroreduce.models import keras_parameter_count
+
+    if model not in ("rnn", "lstm", "gru") or result.layout is None or not result.layout.is_plain:
+        return ""
+    layout = result.layout
+    paper = keras_parameter_count(model, n_inputs=layout.n_inputs,
+                                  n_outputs=layout.n_outputs, hidden=hidden)
+    return f" (paper/Keras count, one bias per gate: {paper})"
 
 
 @app.command()
@@ -126,15 +142,26 @@ def evaluate(
 
     results = run_eval(run, dataset_path=dataset)
     units = results.get("output_units", "")
-    table = Table(title=f"{run}: free-running RMSE ({units}), mean ± std over "
-                        f"{len(results['seeds'])} seeds")
-    names = results["output_names"]
-    for col in ["split", "all outputs", "NRMSE", *names]:
-        table.add_column(col, justify="right")
-    for split, s in results["splits"].items():
-        table.add_row(split, _ms(s["rmse"]), _ms(s["nrmse"]),
-                      *[_ms(s["per_output"][n]["rmse"]) for n in names])
-    out.print(table)
+    if "splits" in results:
+        table = Table(title=f"{run}: free-running RMSE ({units}), mean ± std over "
+                            f"{len(results['seeds'])} seeds")
+        names = results["output_names"]
+        for col in ["split", "all outputs", "NRMSE", *names]:
+            table.add_column(col, justify="right")
+        for split, s in results["splits"].items():
+            table.add_row(split, _ms(s["rmse"]), _ms(s["nrmse"]),
+                          *[_ms(s["per_output"][n]["rmse"]) for n in names])
+        out.print(table)
+    for field, f in results.get("fields", {}).items():
+        metrics = [m for m, v in next(iter(f["splits"].values()), {}).items()
+                   if isinstance(v, dict)]
+        table = Table(title=f"{run}: {field} ({f['kind']}), mean ± std over "
+                            f"{len(results['seeds'])} seeds")
+        for col in ["split", *metrics]:
+            table.add_column(col, justify="right")
+        for split, block in f["splits"].items():
+            table.add_row(split, *[_ms(block[m]) for m in metrics])
+        out.print(table)
     out.print(f"wrote {run / 'results.json'} and {run / 'results.csv'}")
 
 

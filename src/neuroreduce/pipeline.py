@@ -129,8 +129,14 @@ def simulate(
     """
     from neuroreduce.datasets.io import save_dataset
     from neuroreduce.datasets.splits import make_splits
+    from neuroreduce.simulators.toy_tasks import TASK_GENERATORS
     from neuroreduce.stimuli import diverse_set
 
+    if scenario in TASK_GENERATORS:  # typed tasks bring their own stimuli and fields
+        dataset = TASK_GENERATORS[scenario].make(n_stimuli, seed=seed, dt_ms=dt_out_ms)
+        if out is not None:
+            save_dataset(dataset, out)
+        return dataset
     if n_stimuli < 3:
         raise ConfigError(f"need at least 3 stimuli (one per split), got {n_stimuli}")
     settings = settings or SimulationSettings()
@@ -298,22 +304,41 @@ def dataset_of_run(run_dir: str | Path, dataset_path: str | Path | None = None) 
 
 
 def evaluate(run_dir: str | Path, *, dataset_path: str | Path | None = None) -> dict[str, Any]:
-    """Free-running prediction of every trial; RMSE/NRMSE per split and output, mean ± std
-    over seeds. Writes ``results.json`` and ``results.csv`` into ``run_dir``.
+    """Free-running prediction of every trial, scored per split, mean ± std over seeds.
+
+    A run of the schema-v1 task (``inputs`` -> ``outputs``) gets RMSE/NRMSE per split and
+    output (``results["splits"]``, as always); a run on typed fields gets every predicted
+    field scored by its kind's metrics (``results["fields"]``, see
+    :mod:`neuroreduce.evaluation.field_results`). Writes ``results.json`` and ``results.csv``
+    into ``run_dir``.
 
     Returns:
-        The results structure (see :func:`neuroreduce.evaluation.evaluate.summarise`).
+        The results structure.
     """
     from neuroreduce.evaluation.evaluate import evaluate_predictions, write_results
-    from neuroreduce.training import check_compatible, load_run, predict
+    from neuroreduce.evaluation.field_results import evaluate_fields
+    from neuroreduce.training import check_compatible, load_run, predict, predict_fields
 
     run = load_run(run_dir)
     dataset = dataset_of_run(run_dir, dataset_path)
     check_compatible(run, dataset)
-    predictions = predict(run, dataset.inputs)
-    results = evaluate_predictions(dataset, predictions, seeds=tuple(run.config.seeds))
+    source_hash = dataset.content_hash()
+    if run.config.split is not None:  # the pieces the run was trained and tested on
+        from neuroreduce.datasets.pieces import apply_split
+
+        dataset = apply_split(dataset, run.config.split, seed=run.config.seeds[0])
+    if run.io.layout is None:
+        predictions = predict(run, dataset.inputs)
+        results = evaluate_predictions(dataset, predictions, seeds=tuple(run.config.seeds))
+    else:
+        layout = run.io.layout
+        predictions = predict_fields(run, dataset)
+        results = {
+            "seeds": list(run.config.seeds),
+            "fields": evaluate_fields(dataset, predictions, layout),
+        }
     results["run"] = str(Path(run_dir))
-    results["dataset_hash"] = dataset.content_hash()
+    results["dataset_hash"] = source_hash
     results["output_units"] = dataset.output_units
     write_results(run_dir, results)
     return results

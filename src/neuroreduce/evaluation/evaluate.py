@@ -112,15 +112,25 @@ def results_csv(results: dict[str, Any]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["split", "output", "metric", "mean", "std", "min", "max", "n_seeds"])
-    for split, s in results["splits"].items():
+    def row(split: str, output: str, metric: str, st: dict[str, Any]) -> None:
+        w.writerow(
+            [split, output, metric, f"{st['mean']:.6g}", f"{st['std']:.6g}",
+             f"{st['min']:.6g}", f"{st['max']:.6g}", len(st["per_seed"])]
+        )
+
+    for split, s in results.get("splits", {}).items():
         rows = [("ALL", s)] + list(s["per_output"].items())
         for output, block in rows:
             for metric in ("rmse", "nrmse"):
-                st = block[metric]
-                w.writerow(
-                    [split, output, metric, f"{st['mean']:.6g}", f"{st['std']:.6g}",
-                     f"{st['min']:.6g}", f"{st['max']:.6g}", len(st["per_seed"])]
-                )
+                row(split, output, metric, block[metric])
+    for field, f in results.get("fields", {}).items():  # typed tasks: field or field:channel
+        for split, block in f["splits"].items():
+            for metric, st in block.items():
+                if not isinstance(st, dict):
+                    continue
+                row(split, field, metric, st)
+                for channel, cst in st.get("per_channel", {}).items():
+                    row(split, f"{field}:{channel}", metric, cst)
     return buf.getvalue()
 
 

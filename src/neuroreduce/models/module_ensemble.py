@@ -79,8 +79,8 @@ class ModuleEnsemble(nn.Module):
         return {n: t.detach().clone() for n, t in self.members[k].state_dict().items()}
 
     def member(self, k: int) -> nn.Module:
-        """A standalone copy of member ``k``."""
-        return copy.deepcopy(self.members[k])
+        """A standalone, trainable copy of member ``k``."""
+        return copy.deepcopy(self.members[k]).requires_grad_(True)
 
     def load_member_state_dicts(self, states: Sequence[dict[str, torch.Tensor]]) -> None:
         """Load one lone-model state dict per member.

@@ -15,6 +15,7 @@ from typing import Any
 from torch import nn
 
 from neuroreduce.errors import ConfigError, unknown_name_error
+from neuroreduce.models import elm, mlp, plrnn, stacked_rnn, tcn
 from neuroreduce.models.ensemble import SurrogateEnsemble
 from neuroreduce.models.fused import check_engine
 from neuroreduce.models.module_ensemble import ModuleEnsemble
@@ -98,6 +99,9 @@ for _cell, _text in (
     ("gru", "GRU + time-distributed linear read-out"),
 ):
     register_family(_recurrent(_cell, _text))
+
+for _module in (tcn, mlp, elm, stacked_rnn, plrnn):  # one line per further family
+    register_family(Family(**_module.FAMILY))
 
 
 def list_models() -> list[str]:

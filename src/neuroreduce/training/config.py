@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
+from neuroreduce.datasets.split_strategies import SplitSpec
 from neuroreduce.errors import ConfigError
 from neuroreduce.models.fused import ENGINES
 from neuroreduce.models.registry import list_models, model_config
@@ -17,7 +18,9 @@ LOSSES: tuple[str, ...] = ("mse", "rmse")
 
 #: Fields added after the Barbulescu study: left out of :meth:`TrainConfig.to_dict` at their
 #: defaults, so run folders and experiment cells of that study keep their identity.
-_NEW_FIELDS_DEFAULTS: dict[str, Any] = {"model_options": (), "objective": (), "targets": None}
+_NEW_FIELDS_DEFAULTS: dict[str, Any] = {
+    "model_options": (), "objective": (), "targets": None, "split": None,
+}
 
 #: Paper's tuned Adam learning rates (Barbulescu et al. 2023), used when ``learning_rate=None``.
 DEFAULT_LEARNING_RATES: dict[str, float] = {"rnn": 0.001, "lstm": 0.05, "gru": 0.05}
@@ -61,6 +64,8 @@ class TrainConfig:
             empty: ``loss`` for continuous fields, balanced BCE for binary ones, cross-entropy
             for labels.
         targets: Fields to predict, in order; ``None``: every target and label field.
+        split: How to split the data (:class:`~neuroreduce.datasets.split_strategies.SplitSpec`:
+            leave groups out, time segments, window folds); ``None``: the dataset's own split.
     """
 
     model: str = "gru"
@@ -77,6 +82,7 @@ class TrainConfig:
     model_options: tuple[tuple[str, Any], ...] = ()
     objective: tuple[TermSpec, ...] = ()
     targets: tuple[str, ...] | None = None
+    split: SplitSpec | None = None
 
     def __post_init__(self) -> None:
         if self.model not in list_models():
@@ -138,6 +144,10 @@ class TrainConfig:
             if isinstance(self.targets, str) or not all(isinstance(t, str) for t in self.targets):
                 raise ConfigError(f"TrainConfig.targets must be field names, got {self.targets!r}")
             object.__setattr__(self, "targets", tuple(self.targets))
+        if self.split is not None and not isinstance(self.split, SplitSpec):
+            if not isinstance(self.split, dict):
+                raise ConfigError(f"TrainConfig.split must be a table, got {self.split!r}")
+            object.__setattr__(self, "split", SplitSpec.from_dict(self.split))
 
     @property
     def effective_learning_rate(self) -> float:
@@ -153,7 +163,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (``seeds`` as a list)."""
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["seeds"] = list(self.seeds)
         for name, default in _NEW_FIELDS_DEFAULTS.items():
             if getattr(self, name) == default:
@@ -166,6 +176,8 @@ class TrainConfig:
             data["objective"] = [t.to_dict() for t in self.objective]
         if self.targets is not None:
             data["targets"] = list(self.targets)
+        if self.split is not None:
+            data["split"] = self.split.to_dict()
         return data
 
     @classmethod

@@ -18,6 +18,8 @@ _CONSTANT_REL = 1e-12
 
 
 def _stats(values: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    if values.shape[-1] == 0:  # no channels (e.g. a task whose inputs are all spike events)
+        return (), ()
     flat = values.reshape(-1, values.shape[-1]).astype(np.float64)
     if np.isnan(flat).any():  # missing values: statistics of the recorded ones
         with np.errstate(invalid="ignore"), warnings.catch_warnings():

@@ -32,7 +32,7 @@ import torch
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.datasets.fields import FieldSpec
 from neuroreduce.datasets.streaming import StreamingDataset
-from neuroreduce.errors import CheckpointError
+from neuroreduce.errors import CheckpointError, ConfigError
 from neuroreduce.models.registry import ModelSpec
 from neuroreduce.training import checkpoint as ckpt
 from neuroreduce.training.checkpoint import HistoryRow, IOSpec
@@ -420,6 +420,7 @@ def train(
         CheckpointError: if ``out_dir`` holds a different run, or a run and ``resume`` is False.
     """
     run_dir = Path(out_dir)
+    dataset = _split(dataset, config)
     layout = TaskLayout.from_specs(dataset.field_specs, targets=config.targets)
     normalization = fit_normalization(dataset, layout)
     data = training_data(dataset, normalization, layout)
@@ -472,6 +473,17 @@ def train(
     provenance["epochs_done"] = loop.epoch
     ckpt.write_provenance(run_dir, provenance)
     return loop.result(run_dir, normalization=normalization, layout=layout)
+
+
+def _split(dataset: Dataset | StreamingDataset, config: TrainConfig) -> Any:
+    """``dataset`` split by ``config.split`` (unchanged when it is ``None``)."""
+    if config.split is None:
+        return dataset
+    if isinstance(dataset, StreamingDataset):
+        raise ConfigError("a split strategy needs the dataset in memory; train without --stream")
+    from neuroreduce.datasets.pieces import apply_split
+
+    return apply_split(dataset, config.split, seed=config.seeds[0])
 
 
 def _plain_objective(config: TrainConfig, spec: ModelSpec) -> Objective:
