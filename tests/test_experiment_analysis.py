@@ -12,23 +12,18 @@ import pytest
 import torch
 
 from neuroreduce.errors import ConfigError
-from neuroreduce.experiments import paper
 from neuroreduce.experiments.analysis import AnalysisSpec, error_vs_size, run_analyses
 from neuroreduce.experiments.attribution import (
     importance_matrix,
     integrated_gradients,
     time_mean_target,
 )
-from neuroreduce.experiments.conclusions import (
-    behaviour_paragraph,
-    conclusions,
-    exp1,
-    exp3,
-    exp4,
-    exp5,
-)
+from neuroreduce.experiments.conclusions import behaviour_paragraph, conclusions
 from neuroreduce.experiments.expfiles import CellSummary, Stat
 from neuroreduce.models.rnn import RecurrentSurrogate
+from neuroreduce.studies.barbulescu2023 import tables as paper
+from neuroreduce.studies.barbulescu2023.conclusions import exp1, exp3, exp4, exp5
+from neuroreduce.studies.registry import get_study
 
 EXPECTED_SHAPES = {"table1": (6, 3), "table2": (6, 3), "table3": (4, 3), "table4": (6, 2),
                    "table5": (6, 1)}
@@ -234,8 +229,23 @@ def test_a_behaviour_must_name_outputs_of_its_scenario() -> None:
 
 def test_conclusions_pick_paragraphs_from_the_paper_key() -> None:
     cells = [_cell("rnn", 16, 0.13), _cell("gru", 8, 0.010)]
-    kinds = [p["kind"] for p in conclusions(cells, {}, resolved={"paper": "table1"})]
+    study = get_study("barbulescu2023")
+    kinds = [p["kind"] for p in conclusions(cells, {}, resolved={"paper": "table1"}, study=study)]
     assert kinds[0] == "ranking" and "exp1" in kinds and "exp4" not in kinds
+
+
+def test_without_a_study_the_conclusions_are_generic() -> None:
+    from neuroreduce.experiments.analysis import ablation
+
+    cells = _ablation_cells(("LUAL", "PVR")) + [_cell("rnn", 16, 0.13)]
+    analyses = {"ablation": ablation(cells)}
+    generic = conclusions(cells, analyses, resolved={})
+    assert [p["kind"] for p in generic] == ["ranking", "importance"]
+    assert "Without AVBL, AVBR (no_avb)" in generic[1]["text"]
+    assert "paper" not in " ".join(p["text"] for p in generic)  # no claim of any study
+    study = conclusions(cells, analyses, resolved={}, study=get_study("barbulescu2023"))
+    assert [p["kind"] for p in study] == ["ranking", "exp1", "exp4"]  # exp4 replaces importance
+    assert study[2]["text"].startswith(generic[1]["text"])  # the same numbers, then the claims
 
 
 # ------------------------------------------------------------------- end to end on the toy

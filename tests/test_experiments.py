@@ -115,6 +115,12 @@ def test_input_variants_make_keyed_cells(tmp_path) -> None:
         (('hidden = [4]', 'hidden = [4]\ninputs = { a = ["PLML"] }'), ["inputs.a", "PLML", "in0"]),
         (("scenario = \"toy\"", "scenario = \"toy\"\nstimulii = 3"),
          ["stimulii", "datasets.toy", "allowed"]),
+        (("seeds = 2", 'seeds = 2\nstudy = "barbulescu"'),
+         ["experiment.study", "'barbulescu'", "barbulescu2023"]),
+        (("seeds = 2", 'seeds = 2\nstudy = "barbulescu2023"\npaper = "table9"'),
+         ["experiment.paper", "'table9'", "allowed", "table1"]),
+        (("seeds = 2", 'seeds = 2\npaper = "table9"'),
+         ["experiment.paper", "'table9'", "no study publishes", "table5 (barbulescu2023)"]),
     ],
 )
 def test_malformed_file_is_one_line_error_naming_the_key(tmp_path, edit, words) -> None:
@@ -152,7 +158,8 @@ def test_toy_experiment_runs_end_to_end(toy_run) -> None:
     for r in rows:
         assert r["status"] == "ok" and data["failed"] == []
         assert all(isinstance(r[c], float) and math.isfinite(r[c]) for c in metric_cols)
-        assert r["test_rmse_mean"] > 0 and r["n_parameters"] > r["keras_parameters"] > 0
+        assert r["test_rmse_mean"] > 0 and r["n_parameters"] > 0
+        assert r["keras_parameters"] is None  # no study: the legacy column stays empty
     csv_lines = (toy_run / "results.csv").read_text().splitlines()
     assert len(csv_lines) == 3 and csv_lines[0].split(",") == columns
     for folder in ("toy__gru-4", "toy__lstm-4"):
@@ -161,8 +168,10 @@ def test_toy_experiment_runs_end_to_end(toy_run) -> None:
             assert (cell / name).is_file(), (folder, name)
         record = json.loads((cell / "cell.json").read_text())
         assert record["seeds"] == [0, 1] and len(record["best_epochs"]) == 2
+        assert "keras_parameters" not in record  # a study's field; the toy names no study
     resolved = json.loads((toy_run / "resolved.json").read_text())
     assert resolved["seeds"] == [0, 1] and len(resolved["cells"]) == 2
+    assert resolved["study"] is None and resolved["paper"] is None
     assert len(resolved["datasets"]["toy"]["content_hash"]) == 64
     assert resolved["versions"]["torch"]
     assert (toy_run / "experiment.toml").read_text() == TOY.read_text()

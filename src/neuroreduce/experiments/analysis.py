@@ -1,5 +1,5 @@
-"""Analyses of a finished experiment: error vs size, paper comparison, ablation, out-of-
-distribution error, attribution, speed and generated conclusions.
+"""Analyses of a finished experiment: error vs size, ablation, out-of-distribution error,
+attribution, speed, the study's own analyses and generated conclusions.
 
 :func:`run_analyses` reads the runner's files (``resolved.json``, ``cells/*/``) and writes one
 JSON file per analysis into ``<exp_dir>/analysis/``:
@@ -7,7 +7,8 @@ JSON file per analysis into ``<exp_dir>/analysis/``:
 ===========================  =================================================================
 ``error_vs_size.json``       test error vs parameter count per dataset; best and smallest model
                              within ``size_tolerance`` of the best
-``paper_comparison.json``    our NRMSE next to the paper's RMSE / its data range, ranks, ratios
+``<study analysis>.json``    each analysis of the experiment's study (:mod:`neuroreduce.studies`),
+                             e.g. ``paper_comparison.json`` of ``barbulescu2023``
 ``ablation.json``            per-output test RMSE increase of input variants vs all inputs
 ``ood.json``                 out-of-distribution (extra datasets) vs test RMSE per cell
 ``attribution.json``         integrated-gradient input x output importance per cell
@@ -37,6 +38,7 @@ from neuroreduce.experiments.expfiles import (
     read_cells,
     read_json,
 )
+from neuroreduce.studies.base import StudyContext
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,8 @@ def error_vs_size(points: Sequence[dict[str, Any]], *, tolerance: float) -> dict
 
 
 def size_points(cells: Sequence[CellSummary], *, metric: str = "nrmse") -> dict[str, list[dict]]:
-    """Error-vs-size points (test split, variant "all") grouped by dataset."""
+    """Error-vs-size points (test split, variant "all") grouped by dataset; each point carries
+    the cell's study fields (e.g. ``keras_parameters``) after ``n_parameters``."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for c in cells:
         if c.variant != "all":
@@ -139,75 +142,11 @@ def size_points(cells: Sequence[CellSummary], *, metric: str = "nrmse") -> dict[
         e, r = c.error("test", metric), c.error("test", "rmse")
         groups.setdefault(c.dataset, []).append({
             "key": c.key, "label": c.label, "model": c.model, "hidden": c.hidden,
-            "n_parameters": c.n_parameters, "keras_parameters": c.keras_parameters,
+            "n_parameters": c.n_parameters, **c.study_fields,
             "mean": e.mean, "std": e.std, "values": list(e.values),
             "rmse_mean": r.mean, "rmse_std": r.std,
         })
     return groups
-
-
-# ------------------------------------------------------------------------------ paper
-def paper_comparison(cells: Sequence[CellSummary], key: str) -> dict[str, Any]:
-    """Our test/train/valid NRMSE next to the paper's table ``key`` (scale-free comparison).
-
-    For every printed value the matching cell has the same model, size and input variant (and
-    sampling interval when the table's columns differ in it). Within each row both sides are
-    ranked and divided by the row's best value.
-    """
-    from scipy.stats import spearmanr
-
-    from neuroreduce.experiments.paper import PAPER_OUTPUT_RANGE, get_paper_table
-
-    table = get_paper_table(key)
-    dts = {c.dt_ms for c in table.columns}
-    rows = []
-    for row in table.rows:
-        entries = []
-        for col, value in zip(table.columns, row.values, strict=True):
-            match = [c for c in cells if c.model == col.model and c.hidden == col.hidden
-                     and c.variant == row.variant]
-            if len(dts) > 1:
-                match = [c for c in match if math.isclose(c.dt_ms, col.dt_ms, rel_tol=1e-6)]
-            ours = match[0] if match else None
-            stat = ours.error(row.split, "nrmse") if ours else None
-            entries.append({
-                "column": col.label, "cell": ours.key if ours else None,
-                "paper_rmse": value, "paper_nrmse": value / PAPER_OUTPUT_RANGE,
-                "paper_parameters": col.parameters,
-                "our_nrmse": stat.mean if stat else None,
-                "our_nrmse_std": stat.std if stat else None,
-                "our_rmse": ours.error(row.split, "rmse").mean if ours else None,
-                "our_parameters": ours.n_parameters if ours else None,
-            })
-        have = [e for e in entries if e["our_nrmse"] is not None and math.isfinite(e["our_nrmse"])]
-        if have:
-            p_best = min(e["paper_rmse"] for e in have)
-            o_best = min(e["our_nrmse"] for e in have)
-            p_rank = _ranks([e["paper_rmse"] for e in have])
-            o_rank = _ranks([e["our_nrmse"] for e in have])
-            for e, pr, orank in zip(have, p_rank, o_rank, strict=True):
-                e.update(paper_rank=pr, our_rank=orank,
-                         paper_ratio_to_best=e["paper_rmse"] / p_best,
-                         our_ratio_to_best=e["our_nrmse"] / o_best if o_best > 0 else None)
-        rho = None
-        if len(have) >= 3:
-            rho = float(spearmanr([e["paper_rmse"] for e in have],
-                                  [e["our_nrmse"] for e in have]).statistic)
-        rows.append({"row": row.label, "split": row.split, "variant": row.variant,
-                     "entries": entries, "rank_correlation": rho, "matched": len(have)})
-    return {"table": key, "number": table.number, "title": table.title,
-            "paper_output_range": PAPER_OUTPUT_RANGE, "rows": rows,
-            "observation": table.observation, "conclusion": table.conclusion,
-            "note": "scale-free: our NRMSE (RMSE / range of our outputs) vs the paper's RMSE / "
-                    f"{PAPER_OUTPUT_RANGE} (range of its published data); ranks and ratios "
-                    "within a row compare models independently of units"}
-
-
-def _ranks(values: Sequence[float]) -> list[int]:
-    order = np.argsort(np.asarray(values), kind="stable")
-    ranks = np.empty(len(values), dtype=int)
-    ranks[order] = np.arange(1, len(values) + 1)
-    return ranks.tolist()
 
 
 # ----------------------------------------------------------------------------- ablation
@@ -338,13 +277,15 @@ def run_analyses(exp_dir: Path, spec: AnalysisSpec, *, progress: bool = True) ->
     """
     from neuroreduce.errors import CheckpointError
     from neuroreduce.experiments.conclusions import write_conclusions
+    from neuroreduce.studies.registry import field_names, study_of
 
     exp_dir = Path(exp_dir)
-    cells = read_cells(exp_dir)
+    resolved = read_json(exp_dir / "resolved.json", required=False) or {}
+    study = study_of(resolved)
+    cells = read_cells(exp_dir, study_fields=field_names(study))
     if not cells:
         raise CheckpointError(f"{exp_dir} has no finished cells; run the experiment first "
                               "(neuroreduce experiment run)")
-    resolved = read_json(exp_dir / "resolved.json", required=False) or {}
     out = exp_dir / ANALYSIS_DIR
     log = _logger(progress)
     timings: dict[str, float] = {}
@@ -352,17 +293,20 @@ def run_analyses(exp_dir: Path, spec: AnalysisSpec, *, progress: bool = True) ->
 
     def step(name: str, fn: Any) -> None:
         t0 = time.perf_counter()
-        results[name] = fn()
-        write_json_atomic(out / f"{name}.json", results[name])
-        timings[name] = time.perf_counter() - t0
+        result = fn()
+        if result is not None:  # a study's analysis that does not apply returns None
+            results[name] = result
+            write_json_atomic(out / f"{name}.json", result)
+            timings[name] = time.perf_counter() - t0
 
     step("error_vs_size", lambda: {
         "split": "test", "metric": "nrmse", "tolerance": spec.size_tolerance,
         "datasets": {d: error_vs_size(p, tolerance=spec.size_tolerance)
                      for d, p in size_points(cells).items()}})
-    paper = resolved.get("paper")
-    if paper:
-        step("paper_comparison", lambda: paper_comparison(cells, paper))
+    for extra in study.analyses if study is not None else ():
+        ctx = StudyContext(cells=cells, analyses=dict(results), resolved=resolved,
+                           table=resolved.get("paper"), tolerance=spec.size_tolerance)
+        step(extra.name, lambda extra=extra, ctx=ctx: extra.run(ctx))
     if any(c.variant != "all" for c in cells):
         step("ablation", lambda: ablation(cells))
     if any(c.extra for c in cells):
@@ -372,7 +316,7 @@ def run_analyses(exp_dir: Path, spec: AnalysisSpec, *, progress: bool = True) ->
     if spec.speed:
         step("speed", lambda: speed(exp_dir, cells, spec, log=log))
     t0 = time.perf_counter()
-    write_conclusions(exp_dir, cells, results, resolved=resolved, spec=spec)
+    write_conclusions(exp_dir, cells, results, resolved=resolved, spec=spec, study=study)
     timings["conclusions"] = time.perf_counter() - t0
     write_json_atomic(out / "analysis.json", {"spec": spec.to_dict(), "ran": sorted(results),
                                               "wall_s": timings, "n_cells": len(cells)})

@@ -86,7 +86,9 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
     """
     from neuroreduce.datasets.io import load_dataset
     from neuroreduce.evaluation.evaluate import evaluate_predictions, split_errors, summarise
-    from neuroreduce.models import count_parameters, keras_parameter_count
+    from neuroreduce.models import count_parameters
+    from neuroreduce.studies.base import CellShape
+    from neuroreduce.studies.registry import cell_fields
     from neuroreduce.training import TrainConfig, check_compatible, load_run, predict, train
 
     cell = payload["cell"]
@@ -132,9 +134,9 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
         "outputs": list(dataset.output_names),
         "seeds": list(config.seeds),
         "n_parameters": count_parameters(run.member(0)),
-        "keras_parameters": keras_parameter_count(
-            cell["model"], n_inputs=len(dataset.input_names),
-            n_outputs=len(dataset.output_names), hidden=cell["hidden"]),
+        **cell_fields(payload.get("study"), CellShape(
+            cell["model"], hidden=cell["hidden"], n_inputs=len(dataset.input_names),
+            n_outputs=len(dataset.output_names))),
         "trained_dataset_hash": run.dataset_hash,
         "best_epochs": list(result.best_epochs),
         "epochs_done": result.epochs_done,

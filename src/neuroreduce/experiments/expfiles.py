@@ -9,6 +9,7 @@ are read. Nothing here imports the runner's classes: the files are the interface
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,8 @@ class CellSummary:
         inputs: Input channels the cell was trained on.
         outputs: Output channels.
         n_parameters: Our parameter count per member (PyTorch).
-        keras_parameters: The paper's (Keras) count for the same architecture.
+        study_fields: The per-cell fields of the experiment's study, by name (e.g.
+            ``keras_parameters``: the paper's count for the same architecture).
         dt_ms: Sampling interval of the cell's data (ms).
         splits: split -> metric (``"rmse"``, ``"nrmse"``) -> :class:`Stat` (pooled outputs).
         per_output: split -> output -> metric -> :class:`Stat`.
@@ -95,7 +97,7 @@ class CellSummary:
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
     n_parameters: int = 0
-    keras_parameters: int = 0
+    study_fields: Mapping[str, Any] = field(default_factory=dict)
     dt_ms: float = float("nan")
     splits: dict[str, dict[str, Stat]] = field(default_factory=dict)
     per_output: dict[str, dict[str, dict[str, Stat]]] = field(default_factory=dict)
@@ -142,8 +144,14 @@ def stopped_members(cell_dir: Path) -> tuple[int, ...]:
     return tuple(sorted({r.member for r in rows} - alive))
 
 
-def read_cell(cell_dir: Path) -> CellSummary:
-    """Summarise a finished cell folder (``cell.json`` + ``results.json`` + extras)."""
+def read_cell(cell_dir: Path, *, study_fields: Sequence[str] = ()) -> CellSummary:
+    """Summarise a finished cell folder (``cell.json`` + ``results.json`` + extras).
+
+    Args:
+        cell_dir: The cell folder.
+        study_fields: Names of the study's per-cell fields to read from ``cell.json`` (a field
+            the record lacks is None).
+    """
     record = read_json(cell_dir / "cell.json")
     results = read_json(cell_dir / "results.json")
     extra = read_json(cell_dir / "extra_results.json", required=False) or {}
@@ -161,7 +169,7 @@ def read_cell(cell_dir: Path) -> CellSummary:
         inputs=tuple(record.get("inputs_used") or config.get("io", {}).get("input_names", ())),
         outputs=tuple(record.get("outputs") or results.get("output_names", ())),
         n_parameters=int(record.get("n_parameters", 0)),
-        keras_parameters=int(record.get("keras_parameters", 0)),
+        study_fields={name: record.get(name) for name in study_fields},
         dt_ms=float(config.get("io", {}).get("dt_ms", float("nan"))),
         splits={s: _metrics(b) for s, b in splits.items()},
         per_output={s: _per_output(b) for s, b in splits.items()},
@@ -173,9 +181,9 @@ def read_cell(cell_dir: Path) -> CellSummary:
     )
 
 
-def read_cells(exp_dir: Path) -> list[CellSummary]:
+def read_cells(exp_dir: Path, *, study_fields: Sequence[str] = ()) -> list[CellSummary]:
     """Every finished cell of an experiment folder, in the order of ``resolved.json`` (if it
-    lists cells), else sorted by folder name."""
+    lists cells), else sorted by folder name; ``study_fields`` as in :func:`read_cell`."""
     root = Path(exp_dir) / CELLS_DIR
     if not root.is_dir():
         return []
@@ -183,7 +191,7 @@ def read_cells(exp_dir: Path) -> list[CellSummary]:
     resolved = read_json(Path(exp_dir) / "resolved.json", required=False) or {}
     order = [c.get("folder") for c in resolved.get("cells", []) if isinstance(c, dict)]
     names = [n for n in order if n in found] + sorted(n for n in found if n not in order)
-    return [read_cell(found[n]) for n in names]
+    return [read_cell(found[n], study_fields=study_fields) for n in names]
 
 
 def dataset_behaviours(resolved: dict[str, Any],

@@ -1,10 +1,11 @@
 """The HTML report of an experiment folder (or the index page of a suite folder).
 
 ``make_experiment_report(exp_dir)`` writes ``<exp_dir>/report/index.html`` and
-``report/figures/*.png``: our results table next to the paper's, conclusions, loss curves and
-test sequences in the paper's layout, error vs size, out-of-distribution errors, attribution
-next to ablation, speed, wall time and provenance. It reads the runner's files and the
-analyses' JSON (``analysis/``); missing analyses are simply left out. For a suite folder
+``report/figures/*.png``: the results table, the sections of the experiment's study (e.g. our
+results next to a published table), conclusions, loss curves and test sequences, error vs size,
+out-of-distribution errors, attribution next to ablation, speed, wall time and provenance. It
+reads the runner's files and the analyses' JSON (``analysis/``); missing analyses are simply
+left out. For a suite folder
 (``suite.json``) it writes an index linking each member's report and a combined error-vs-size
 figure.
 """
@@ -28,6 +29,7 @@ from neuroreduce.experiments.expfiles import (
 )
 from neuroreduce.reporting import experiment_figures as xf
 from neuroreduce.reporting.html import figure, key_values, table, write_page
+from neuroreduce.studies.base import CellField, Study
 
 REPORT_DIR = "report"
 SUITE_JSON = "suite.json"
@@ -55,11 +57,14 @@ def make_experiment_report(exp_dir: Path) -> Path:
     Raises:
         CheckpointError: if the folder holds no experiment run.
     """
+    from neuroreduce.studies.registry import study_of
+
     exp_dir = Path(exp_dir)
     if (exp_dir / SUITE_JSON).is_file():
         return make_suite_report(exp_dir)
     resolved = read_json(exp_dir / "resolved.json")
-    cells = read_cells(exp_dir)
+    study = study_of(resolved)
+    cells = read_cells(exp_dir, study_fields=[f.name for f in _fields(study)])
     if not cells:
         raise CheckpointError(f"{exp_dir} has no finished cells; run the experiment first")
     analyses = {p.stem: read_json(p) for p in sorted((exp_dir / ANALYSIS_DIR).glob("*.json"))}
@@ -67,15 +72,14 @@ def make_experiment_report(exp_dir: Path) -> Path:
     out = exp_dir / REPORT_DIR
     figs = out / "figures"
     title = resolved.get("title") or resolved.get("name", exp_dir.name)
-    sections: list[tuple[str, str]] = [("Experiment", _header(resolved, run))]
-    sections.append(("Results (mean ± std over seeds)", _results_table(cells)))
-    if "paper_comparison" in analyses:
-        sections.append(("Our results next to the paper's", _paper_html(
-            analyses["paper_comparison"])))
+    sections: list[tuple[str, str]] = [("Experiment", _header(resolved, run, study))]
+    sections.append(("Results (mean ± std over seeds)", _results_table(cells, _fields(study))))
+    if study is not None and study.report_sections is not None:
+        sections += study.report_sections(analyses)
     if "conclusions" in analyses:
         sections.append(("Conclusions", _conclusions_html(analyses["conclusions"])))
-    sections.append(("Training (paper Figs 5, 7, 9 layout)", _loss_figure(cells, figs)))
-    sections.append(("Test sequences (paper Figs 6, 8, 10-12 layout)",
+    sections.append((_heading("Training", study, "loss"), _loss_figure(cells, figs)))
+    sections.append((_heading("Test sequences", study, "sequences"),
                      _sequence_figures(exp_dir, cells, figs, resolved)))
     if "error_vs_size" in analyses:
         sections.append(("Error vs size", _size_html(analyses["error_vs_size"], figs)))
@@ -93,11 +97,22 @@ def make_experiment_report(exp_dir: Path) -> Path:
 
 
 # -------------------------------------------------------------------------------- sections
-def _header(resolved: dict[str, Any], run: dict[str, Any]) -> str:
+def _fields(study: Study | None) -> tuple[CellField, ...]:
+    return () if study is None else study.cell_fields
+
+
+def _heading(text: str, study: Study | None, figure: str) -> str:
+    """A figure section's heading, with the study's note on its layout (if any)."""
+    note = study.note(figure) if study is not None else ""
+    return f"{text} ({note})" if note else text
+
+
+def _header(resolved: dict[str, Any], run: dict[str, Any], study: Study | None) -> str:
     items = {
         "name": resolved.get("name"),
         "description": resolved.get("description") or "",
-        "paper table": resolved.get("paper") or "none",
+        "study": f"{study.name}: {study.reference}" if study is not None else "none",
+        "reference table": resolved.get("paper") or "none",
         "seeds": ", ".join(map(str, resolved.get("seeds", []))),
         "metrics": ", ".join(resolved.get("metrics", [])),
         "training defaults": ", ".join(f"{k}={v}" for k, v in
@@ -110,14 +125,14 @@ def _header(resolved: dict[str, Any], run: dict[str, Any]) -> str:
     return key_values(items)
 
 
-def _results_table(cells: list[CellSummary]) -> str:
+def _results_table(cells: list[CellSummary], fields: tuple[CellField, ...] = ()) -> str:
     extras = sorted({n for c in cells for n in c.extra})
-    header = ["cell", "params (ours)", "params (paper/Keras)", "train RMSE", "valid RMSE",
+    header = ["cell", "params (ours)", *[f.label for f in fields], "train RMSE", "valid RMSE",
               "test RMSE", "test NRMSE"] + [f"{n} RMSE" for n in extras] + [
               "best epoch (mean)", "members stopped"]
     rows = []
     for c in cells:
-        row = [c.key, c.n_parameters, c.keras_parameters]
+        row = [c.key, c.n_parameters, *[_or_dash(c.study_fields.get(f.name)) for f in fields]]
         for split, metric in (("train", "rmse"), ("valid", "rmse"), ("test", "rmse"),
                               ("test", "nrmse")):
             e = c.error(split, metric)
@@ -129,31 +144,14 @@ def _results_table(cells: list[CellSummary]) -> str:
         row.append(f"{len(c.stopped)} of {len(c.best_epochs)}" if c.best_epochs else "-")
         rows.append(row)
     return ("<p>RMSE in the outputs' units (mV); NRMSE = RMSE / range of the true outputs of "
-            "the split (scale-free, comparable with the paper). Members stopped: seeds frozen "
+            "the split (scale-free, comparable across studies). Members stopped: seeds frozen "
             "at their best weights before the last epoch because their weights diverged to "
             "NaN/inf (or early stopping ended them); their errors are those of the best epoch "
             "before that.</p>" + table(header, rows))
 
 
-def _paper_html(pc: dict[str, Any]) -> str:
-    parts = [f"<p>Paper Table {pc['number']} ({html.escape(pc['title'])}). "
-             f"{html.escape(pc['note'])}.</p>"]
-    for row in pc["rows"]:
-        header = ["column", "paper RMSE", f"paper RMSE / {pc['paper_output_range']}",
-                  "our NRMSE", "paper rank", "our rank", "paper / best", "ours / best",
-                  "params (paper)", "params (ours)"]
-        body = [[e["column"], _g(e["paper_rmse"]), _g(e["paper_nrmse"]),
-                 _pm(e["our_nrmse"], e["our_nrmse_std"]) if e["our_nrmse"] is not None else
-                 "not run", e.get("paper_rank", "-"), e.get("our_rank", "-"),
-                 _g(e.get("paper_ratio_to_best")), _g(e.get("our_ratio_to_best")),
-                 e["paper_parameters"], e["our_parameters"] or "-"] for e in row["entries"]]
-        rho = row.get("rank_correlation")
-        parts.append(f"<h3>{html.escape(row['row'])} ({row['split']} split)"
-                     f"{'' if rho is None else f', rank correlation {rho:.2f}'}</h3>")
-        parts.append(table(header, body))
-    parts.append(f"<p><b>Paper observed:</b> {html.escape(pc['observation'])}<br>"
-                 f"<b>Paper concluded:</b> {html.escape(pc['conclusion'])}</p>")
-    return "".join(parts)
+def _or_dash(value: Any) -> Any:
+    return "-" if value is None else value
 
 
 def _conclusions_html(con: dict[str, Any]) -> str:
@@ -321,7 +319,7 @@ def _importance_html(analyses: dict[str, Any], figs: Path) -> str:
                                                           100 * mat)],
                          value_format="{:+.0f}%", diverging=True,
                          colorbar_label="test RMSE change (%)")
-        parts.append(figure("figures/ablation.png", "Experiment 4 style ablation: relative "
+        parts.append(figure("figures/ablation.png", "Ablation: relative "
                             "change of each output's test RMSE when the model is retrained "
                             "without an input group (mean over model sizes)."))
         body = [[cell["label"], o, _g(d["all"]), _g(d["variant"]), f"{100 * d['relative']:+.0f}%"]

@@ -49,6 +49,10 @@ SUITE_JSON = "suite.json"
 EXPERIMENT_TOML = "experiment.toml"
 CELLS_DIR = "cells"
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
+#: Columns of an experiment without a study that older readers of ``results.json`` expect
+#: (``neuroreduce experiment run`` prints ``keras_parameters``); null for cells recorded without
+#: a study. Remove once no reader needs them.
+LEGACY_COLUMNS: tuple[str, ...] = ("keras_parameters",)
 
 
 class CellsFailedError(NeuroreduceError):
@@ -331,12 +335,14 @@ def _check_datasets(spec: ExperimentSpec, infos: dict[str, _DatasetInfo]) -> Non
 def _payloads(
     spec: ExperimentSpec, out: Path, infos: dict[str, _DatasetInfo]
 ) -> dict[str, dict[str, Any]]:
+    """Task payloads; ``study`` names the study whose per-cell fields the worker records (it is
+    not part of the cell's identity, so naming a study never invalidates finished cells)."""
     return {
-        c.key: cellmod.cell_payload(
+        c.key: {**cellmod.cell_payload(
             c, cell_dir=out / CELLS_DIR / c.folder, dataset_path=infos[c.dataset].path,
             dataset_hash=infos[c.dataset].content_hash,
             extra={n: (infos[n].path, infos[n].content_hash) for n in spec.extra_for(c.dataset)},
-            metrics=spec.metrics)
+            metrics=spec.metrics), "study": spec.study}
         for c in spec.cells
     }
 
@@ -411,13 +417,17 @@ def results_table(spec: ExperimentSpec, out: Path) -> tuple[list[str], list[dict
     """The results table of the experiment's cells as found in ``out`` (one row per cell).
 
     Columns: key, dataset, model, hidden, variant, status (``"ok"`` or ``"missing"``),
-    n_parameters, keras_parameters, ``{split}_{metric}_mean/_std`` for train/valid/test and
-    every metric, ``{extra}_{metric}_mean/_std`` for every extra dataset, best_epoch_mean,
-    members_stopped (members frozen before the last epoch: diverged, or early-stopped),
-    wall_train_s, wall_evaluate_s (s). Values of unfinished cells are ``None``.
+    n_parameters, the study's per-cell fields (e.g. ``keras_parameters``; see
+    :data:`LEGACY_COLUMNS` for an experiment without a study), ``{split}_{metric}_mean/_std``
+    for train/valid/test and every metric, ``{extra}_{metric}_mean/_std`` for every extra
+    dataset, best_epoch_mean, members_stopped (members frozen before the last epoch: diverged,
+    or early-stopped), wall_train_s, wall_evaluate_s (s). Values of unfinished cells are ``None``.
     """
+    from neuroreduce.studies.registry import field_names, get_study
+
+    study_columns = field_names(get_study(spec.study)) if spec.study else LEGACY_COLUMNS
     columns = ["key", "dataset", "model", "hidden", "variant", "status", "n_parameters",
-               "keras_parameters"]
+               *study_columns]
     for where in (*SPLITS, *spec.extra):
         for m in spec.metrics:
             columns += [f"{where}_{m}_mean", f"{where}_{m}_std"]
@@ -433,7 +443,7 @@ def results_table(spec: ExperimentSpec, out: Path) -> tuple[list[str], list[dict
             results = _read_json(folder / cellmod.RESULTS_JSON)
             extra = _read_json(folder / cellmod.EXTRA_RESULTS_JSON)
             row.update(status="ok", n_parameters=record["n_parameters"],
-                       keras_parameters=record["keras_parameters"],
+                       **{name: record.get(name) for name in study_columns},
                        best_epoch_mean=sum(record["best_epochs"]) / len(record["best_epochs"]),
                        members_stopped=len(stopped_members(folder)),
                        wall_train_s=record["wall_s"]["train"],

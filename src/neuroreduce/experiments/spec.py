@@ -35,7 +35,7 @@ from neuroreduce.experiments.grid import (
 SECTIONS: tuple[str, ...] = ("experiment", "datasets", "training", "grid", "evaluate", "analysis")
 #: Keys of ``[experiment]``.
 EXPERIMENT_KEYS: tuple[str, ...] = (
-    "name", "title", "description", "paper", "seeds", "metrics", "data_dir", "include",
+    "name", "title", "description", "study", "paper", "seeds", "metrics", "data_dir", "include",
 )
 #: Keys of a suite's ``[experiment]`` (a suite has no other section).
 SUITE_KEYS: tuple[str, ...] = ("name", "title", "description", "include")
@@ -43,7 +43,7 @@ SUITE_KEYS: tuple[str, ...] = ("name", "title", "description", "include")
 EVALUATE_KEYS: tuple[str, ...] = ("extra",)
 #: Default metrics (names in :mod:`neuroreduce.evaluation.metrics`).
 DEFAULT_METRICS: tuple[str, ...] = ("rmse", "nrmse")
-#: Default number of seeds (the paper trains 10 runs per configuration).
+#: Default number of seeds (ten runs per configuration, as Barbulescu et al. 2023 train).
 DEFAULT_SEEDS = 10
 _NAME = re.compile(r"^[a-z0-9_-]+$")
 
@@ -58,7 +58,11 @@ class ExperimentSpec:
         name: Experiment name (``[a-z0-9_-]+``); the output folder of a suite member.
         title: One-line title for reports.
         description: Free text.
-        paper: Key into the analysis's paper-reference registry (e.g. ``"table1"``) or None.
+        study: Name of the study the experiment belongs to (:mod:`neuroreduce.studies`), or
+            None (generic results only). A file with ``paper`` but no ``study`` gets the study
+            that publishes that table.
+        paper: Key of the study's reference table the experiment compares with (e.g.
+            ``"table1"``), or None.
         seeds: One seed per ensemble member.
         metrics: Metric names evaluated per split (see :mod:`neuroreduce.evaluation.metrics`).
         data_dir: Dataset cache folder, relative to the output folder (default ``"data"``).
@@ -78,6 +82,7 @@ class ExperimentSpec:
     name: str
     title: str = ""
     description: str = ""
+    study: str | None = None
     paper: str | None = None
     seeds: tuple[int, ...] = tuple(range(DEFAULT_SEEDS))
     metrics: tuple[str, ...] = DEFAULT_METRICS
@@ -136,6 +141,7 @@ class ExperimentSpec:
             data["include"] = [e.to_dict() for e in self.include]
             return data
         data.update({
+            "study": self.study,
             "paper": self.paper,
             "seeds": list(self.seeds),
             "metrics": list(self.metrics),
@@ -246,10 +252,7 @@ def parse_experiment(
     if not isinstance(data_dir, str) or not data_dir:
         raise ConfigError(f"{where}: experiment.data_dir must be a folder path (text), got "
                           f"{data_dir!r}")
-    paper = head.get("paper")
-    if paper is not None and not isinstance(paper, str):
-        raise ConfigError(f"{where}: experiment.paper must be text (e.g. \"table1\"), got "
-                          f"{paper!r}")
+    study, paper = _study(head, where)
 
     tables = data.get("datasets", {})
     if not isinstance(tables, dict) or not tables:
@@ -279,6 +282,7 @@ def parse_experiment(
         name=name,
         title=_text(head, "title", where),
         description=_text(head, "description", where),
+        study=study,
         paper=paper,
         seeds=seeds,
         metrics=metrics,
@@ -302,6 +306,20 @@ def _name(value: Any, where: str, key: str) -> str:
         raise ConfigError(f"{where}: {key} must be lower-case letters, digits, '_' or '-' "
                           f"(e.g. \"exp1\"), got {value!r}")
     return value
+
+
+def _study(head: Mapping[str, Any], where: str) -> tuple[str | None, str | None]:
+    """The checked ``study`` and ``paper`` keys (see :func:`~neuroreduce.studies.registry.
+    resolve_study`)."""
+    from neuroreduce.studies.registry import resolve_study
+
+    for key, example in (("study", "barbulescu2023"), ("paper", "table1")):
+        value = head.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{where}: experiment.{key} must be text (e.g. \"{example}\"), got "
+                              f"{value!r}")
+    paper = head.get("paper")
+    return resolve_study(head.get("study"), paper, where=where), paper
 
 
 def _text(head: Mapping[str, Any], key: str, where: str) -> str:

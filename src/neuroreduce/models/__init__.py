@@ -8,7 +8,7 @@ from neuroreduce.models.registry import (
     describe_model,
     list_models,
 )
-from neuroreduce.models.rnn import RecurrentSurrogate, count_parameters, keras_parameter_count
+from neuroreduce.models.rnn import RecurrentSurrogate, count_parameters
 
 __all__ = [
     "ModelSpec",
@@ -21,3 +21,13 @@ __all__ = [
     "keras_parameter_count",
     "list_models",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``keras_parameter_count`` (the paper's count) lives in the study
+    :mod:`neuroreduce.studies.barbulescu2023.keras`; it stays importable from here."""
+    if name == "keras_parameter_count":
+        from neuroreduce.studies.barbulescu2023.keras import keras_parameter_count
+
+        return keras_parameter_count
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

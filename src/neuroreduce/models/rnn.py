@@ -169,13 +169,3 @@ def count_parameters(model: nn.Module) -> int:
     """Number of trainable scalars of ``model`` (PyTorch keeps two bias vectors per gate)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-
-def keras_parameter_count(cell: str, n_inputs: int, n_outputs: int, hidden: int) -> int:
-    """Parameter count the paper reports: Keras layers with one bias vector per gate.
-
-    ``gates * hidden * (n_inputs + hidden + 1) + n_outputs * (hidden + 1)``; e.g. 4 -> 4:
-    RNN-16 404, LSTM-8 452, GRU-8 348.
-    """
-    check_sizes(n_inputs=n_inputs, n_outputs=n_outputs, hidden=hidden)
-    gates = GATES[check_cell(cell)]
-    return gates * hidden * (n_inputs + hidden + 1) + n_outputs * (hidden + 1)

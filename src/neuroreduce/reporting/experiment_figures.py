@@ -1,8 +1,9 @@
-"""Figures of an experiment report, in the layout of Barbulescu et al. (2023).
+"""Figures of an experiment report (any study; the layouts follow the usual figures of
+surrogate papers, e.g. Figs 5-12 of Barbulescu et al. 2023).
 
-* :func:`plot_loss_panels` - training/validation loss per model (Figs 5, 7, 9);
+* :func:`plot_loss_panels` - training/validation loss per model;
 * :func:`plot_sequence_grid` - true vs predicted test sequences of two trials per model
-  (Figs 6, 8, 10, 11, 12: true in red/blue, predicted in green/black);
+  (true in red/blue, predicted in green/black);
 * :func:`plot_error_vs_size` - test error vs parameter count with the seed spread;
 * :func:`plot_heatmaps` - input x output matrices (attribution, ablation).
 
@@ -72,7 +73,7 @@ def plot_sequence_grid(
     title: str = "",
 ) -> Path:
     """Rows = outputs, columns = models; each panel shows two test trials, true (red, blue)
-    and predicted by one seed (green, black), as in the paper's Figs 6, 8, 10-12.
+    and predicted by one seed (green, black).
 
     Args:
         time_ms: ``[time]`` (ms).

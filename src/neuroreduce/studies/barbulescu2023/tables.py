@@ -8,7 +8,8 @@ scale-free: our NRMSE (RMSE / range of the true outputs) against the paper's RMS
 ``PAPER_OUTPUT_RANGE``, and ranks and ratios between models within one table.
 
 Each table is registered under ``"table1"`` .. ``"table5"`` (the ``paper`` key of an experiment
-file) and carries the experiment's conclusion as the paper states it.
+file of the ``barbulescu2023`` study) and carries the experiment's conclusion as the paper states
+it; :data:`INPUT_CLAIMS` holds Experiment 4's input -> output claims.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neuroreduce.errors import unknown_name_error
-from neuroreduce.models.rnn import keras_parameter_count
+from neuroreduce.studies.barbulescu2023.keras import keras_parameter_count
 
 #: Approximate range (max - min) of the outputs in the paper's published data (their units).
 PAPER_OUTPUT_RANGE: float = 1.1
