@@ -48,8 +48,8 @@ def test_pytorch_parameter_count_has_two_biases_per_gate(
 
 
 def test_registry_lists_and_builds_models() -> None:
-    assert list_models() == ["gru", "lstm", "rnn"]
-    for name in list_models():
+    assert list_models() == ["elm", "gru", "lstm", "mlp", "plrnn", "rnn", "stacked_rnn", "tcn"]
+    for name in ("gru", "lstm", "rnn"):
         model = build_model(name, n_inputs=3, n_outputs=2, hidden=5)
         assert isinstance(model, RecurrentSurrogate)
         assert model.cell == name
@@ -58,7 +58,7 @@ def test_registry_lists_and_builds_models() -> None:
 
 
 def test_unknown_model_name_lists_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown model 'transformer'.*gru, lstm, rnn"):
+    with pytest.raises(ConfigError, match=r"unknown model 'transformer'.*gru, lstm, mlp"):
         build_model("transformer", n_inputs=4, n_outputs=4, hidden=8)
     with pytest.raises(ConfigError, match="hidden must be a positive integer"):
         build_model("gru", n_inputs=4, n_outputs=4, hidden=0)
@@ -203,6 +203,6 @@ def test_model_spec_roundtrip_and_validation() -> None:
     assert count_parameters(spec.build()) == 372
     assert spec.build_ensemble((0, 1)).n_members == 2
     with pytest.raises(ConfigError, match="unknown model"):
-        ModelSpec("tcn", 4, 4, 8)
+        ModelSpec("no-such-family", 4, 4, 8)
     with pytest.raises(ConfigError, match="needs the keys"):
         ModelSpec.from_dict({"name": "gru"})

@@ -73,7 +73,7 @@ def test_config_defaults_and_roundtrip() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"model": "tcn"}, r"TrainConfig.model 'tcn' is unknown; use one of gru, lstm, rnn"),
+        ({"model": "nope"}, r"TrainConfig.model 'nope' is unknown; use one of elm, gru, lstm"),
         ({"hidden": 0}, "TrainConfig.hidden must be a positive integer"),
         ({"seeds": ()}, "TrainConfig.seeds must hold at least one seed"),
         ({"seeds": (1, 1)}, "TrainConfig.seeds must be distinct"),
@@ -321,18 +321,19 @@ def test_member_losses_equal_autograd_of_the_plain_expression_bit_for_bit(loss: 
 
 def test_wide_data_are_evaluated_in_smaller_pieces_with_the_same_losses(monkeypatch) -> None:
     from neuroreduce.models import ModelSpec
-    from neuroreduce.training import trainer
+    from neuroreduce.training import ensemble_loop
     from neuroreduce.training.data import InMemoryData
 
     ds = linear_dataset(n_trials=20, n_time=30)  # 2 inputs -> 1 output
     cfg = TrainConfig(hidden=3, seeds=(0, 1, 2), epochs=2, batch_size=4)
-    loop = trainer._Loop(cfg, ModelSpec("gru", 2, 1, 3), InMemoryData(ds, Normalization.fit(ds)))
+    data = InMemoryData(ds, Normalization.fit(ds))
+    loop = ensemble_loop.EnsembleLoop(cfg, ModelSpec("gru", 2, 1, 3), data)
     loop.run_epoch()
     trial_bytes = 3 * 30 * 1 * 4  # members x steps x outputs x float32
     whole = {split: loop._evaluate(split)[0] for split in ("train", "valid")}
     assert loop._eval_piece() == 64
     for budget, piece in ((trial_bytes * 20, 16), (trial_bytes * 3, 3), (1, 1)):
-        monkeypatch.setattr(trainer, "_EVAL_BYTES", budget)
+        monkeypatch.setattr(ensemble_loop, "_EVAL_BYTES", budget)
         assert loop._eval_piece() == piece
         loop.piece = piece
         for split, losses in whole.items():

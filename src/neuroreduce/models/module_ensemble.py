@@ -54,13 +54,28 @@ class ModuleEnsemble(nn.Module):
     def n_members(self) -> int:
         return len(self.members)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, *, forcing: tuple[torch.Tensor, int] | None = None
+    ) -> torch.Tensor:
+        """Member ``k`` on ``x[k]``; ``forcing = (targets [member, batch, time, out], interval)``
+        is handed to each member as ``(targets[k], interval)`` (teacher-forced families)."""
         if x.ndim != 4 or x.shape[0] != self.n_members:
             raise ValueError(
                 f"ensemble input must be [member={self.n_members}, batch, time, input]; got "
                 f"{tuple(x.shape)}"
             )
-        return torch.stack([m(x[k]) for k, m in enumerate(self.members)])
+        if forcing is None:
+            return torch.stack([m(x[k]) for k, m in enumerate(self.members)])
+        targets, interval = forcing
+        return torch.stack(
+            [m(x[k], forcing=(targets[k], interval)) for k, m in enumerate(self.members)]
+        )
+
+    def supports_forcing(self) -> bool:
+        """Whether the members' ``forward`` takes a ``forcing`` argument."""
+        import inspect
+
+        return "forcing" in inspect.signature(self.members[0].forward).parameters
 
     def forward_shared(self, x: torch.Tensor) -> torch.Tensor:
         """Every member on the same ``x [batch, time, input]`` -> ``[member, batch, time, out]``."""

@@ -20,6 +20,9 @@ LOSSES: tuple[str, ...] = ("mse", "rmse")
 #: defaults, so run folders and experiment cells of that study keep their identity.
 _NEW_FIELDS_DEFAULTS: dict[str, Any] = {
     "model_options": (), "objective": (), "targets": None, "split": None,
+    "optimizer": "adam", "weight_decay": 0.0, "schedule": "none", "plateau_patience": 10,
+    "plateau_factor": 0.25, "clip_norm": None, "window_ms": None, "burn_in_ms": 0.0,
+    "teacher_forcing_interval": None,
 }
 
 #: Paper's tuned Adam learning rates (Barbulescu et al. 2023), used when ``learning_rate=None``.
@@ -66,6 +69,20 @@ class TrainConfig:
         targets: Fields to predict, in order; ``None``: every target and label field.
         split: How to split the data (:class:`~neuroreduce.datasets.split_strategies.SplitSpec`:
             leave groups out, time segments, window folds); ``None``: the dataset's own split.
+        optimizer: ``"adam"`` or ``"adamw"`` (with ``weight_decay``).
+        weight_decay: AdamW's decoupled weight decay (0 for Adam).
+        schedule: Learning-rate schedule: ``"none"``, ``"cosine"`` (annealed to 0 over
+            ``epochs``) or ``"plateau"`` (each member's rate times ``plateau_factor`` after
+            ``plateau_patience`` epochs without a better validation loss).
+        plateau_patience: Epochs without improvement before a plateau step.
+        plateau_factor: Factor of a plateau step (0 < f < 1).
+        clip_norm: Clip each member's gradient to this L2 norm (``None``: no clipping).
+        window_ms: Train on random windows of this length (ms) of every trial instead of whole
+            trials (``None``); validation always uses whole trials.
+        burn_in_ms: The first part of each training window that is run but not scored.
+        teacher_forcing_interval: Sparse teacher forcing (families with a ``forcing``
+            argument, e.g. ``plrnn``): every this many steps the latent state is set from the
+            observed targets during training; ``None``: free-running training.
     """
 
     model: str = "gru"
@@ -83,6 +100,15 @@ class TrainConfig:
     objective: tuple[TermSpec, ...] = ()
     targets: tuple[str, ...] | None = None
     split: SplitSpec | None = None
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    plateau_patience: int = 10
+    plateau_factor: float = 0.25
+    clip_norm: float | None = None
+    window_ms: float | None = None
+    burn_in_ms: float = 0.0
+    teacher_forcing_interval: int | None = None
 
     def __post_init__(self) -> None:
         if self.model not in list_models():
@@ -144,10 +170,42 @@ class TrainConfig:
             if isinstance(self.targets, str) or not all(isinstance(t, str) for t in self.targets):
                 raise ConfigError(f"TrainConfig.targets must be field names, got {self.targets!r}")
             object.__setattr__(self, "targets", tuple(self.targets))
+        self._check_loop_options()
         if self.split is not None and not isinstance(self.split, SplitSpec):
             if not isinstance(self.split, dict):
                 raise ConfigError(f"TrainConfig.split must be a table, got {self.split!r}")
             object.__setattr__(self, "split", SplitSpec.from_dict(self.split))
+
+    def _check_loop_options(self) -> None:
+        from neuroreduce.training.loop import OPTIMIZERS, SCHEDULES
+
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"TrainConfig.optimizer {self.optimizer!r} is unknown; use one "
+                              f"of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"TrainConfig.schedule {self.schedule!r} is unknown; use one of "
+                              f"{', '.join(SCHEDULES)}")
+        _positive_int("plateau_patience", self.plateau_patience)
+        for name, low, high in (("weight_decay", 0.0, math.inf), ("plateau_factor", 0.0, 1.0),
+                                ("burn_in_ms", 0.0, math.inf)):
+            v = getattr(self, name)
+            ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            if not ok or not (low <= v < high) or (name == "plateau_factor" and v == 0):
+                raise ConfigError(f"TrainConfig.{name} must be a number in [{low}, {high}), "
+                                  f"got {v!r}")
+        for name in ("clip_norm", "window_ms"):
+            v = getattr(self, name)
+            ok = v is None or (isinstance(v, int | float) and not isinstance(v, bool)
+                               and math.isfinite(v) and v > 0)
+            if not ok:
+                raise ConfigError(f"TrainConfig.{name} must be a number > 0 or None, got {v!r}")
+        if self.window_ms is None and self.burn_in_ms:
+            raise ConfigError("TrainConfig.burn_in_ms needs window_ms (training windows)")
+        if self.window_ms is not None and self.burn_in_ms >= self.window_ms:
+            raise ConfigError(f"burn_in_ms {self.burn_in_ms} must be shorter than window_ms "
+                              f"{self.window_ms}")
+        if self.teacher_forcing_interval is not None:
+            _positive_int("teacher_forcing_interval", self.teacher_forcing_interval)
 
     @property
     def effective_learning_rate(self) -> float:

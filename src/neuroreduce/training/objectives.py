@@ -227,6 +227,8 @@ class Objective:
     def __init__(self, terms: Sequence[Term]) -> None:
         self.terms = tuple(terms)
         self.names = tuple(t.head.field for t in self.terms)
+        #: Heads in the model's output order (forcing targets are concatenated this way).
+        self.layout_heads = tuple(sorted((t.head for t in self.terms), key=lambda h: h.start))
         t0 = self.terms[0]
         #: The schema-v1 objective (one unweighted mse/rmse term on complete outputs) runs the
         #: hand-written per-member MSE, bit-identical to the trainer before objectives existed.

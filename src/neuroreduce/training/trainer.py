@@ -16,62 +16,27 @@ that many epochs without improvement; training ends when every member is done.
 from __future__ import annotations
 
 import contextlib
-import copy
-import json
-import math
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from neuroreduce.datasets.dataset import Dataset
-from neuroreduce.datasets.fields import FieldSpec
 from neuroreduce.datasets.streaming import StreamingDataset
 from neuroreduce.errors import CheckpointError, ConfigError
 from neuroreduce.models.registry import ModelSpec
 from neuroreduce.training import checkpoint as ckpt
 from neuroreduce.training.checkpoint import HistoryRow, IOSpec
 from neuroreduce.training.config import TrainConfig
-from neuroreduce.training.data import TrainingData, fit_normalization, training_data
+from neuroreduce.training.data import fit_normalization, training_data
+from neuroreduce.training.ensemble_loop import EnsembleLoop, EpochReport
 from neuroreduce.training.normalization import Normalization
-from neuroreduce.training.objectives import Objective, build_objective, default_terms
+from neuroreduce.training.objectives import build_objective, default_terms
 from neuroreduce.training.progress import progress_bar
 from neuroreduce.training.task import TaskLayout
-
-_STATE_FORMAT = "neuroreduce-train-state"
-_EVAL_BATCH = 64  # trials per forward pass when evaluating losses ...
-#: ... unless all members' outputs for them would exceed this many bytes (float32): larger
-#: temporaries are fresh ``mmap``s that page-fault in (glibc's threshold tops out at 32 MiB),
-#: which cost Experiment 5 (28 outputs) more than the forward pass itself.
-_EVAL_BYTES = 32 * 2**20
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    """What :func:`train` passes to ``on_epoch_end`` after each epoch (losses normalised).
-
-    Attributes:
-        epoch: The epoch just finished (1-based).
-        epochs: Epochs requested.
-        train_losses: Per-member train loss (NaN for members already done).
-        valid_losses: Per-member validation loss (NaN for members already done).
-        best_valid_losses: Per-member best validation loss so far.
-        done: Per-member flag: stopped early (or diverged) and frozen at its best.
-        valid_terms: Per objective term (field name): per-member validation loss of that term.
-    """
-
-    epoch: int
-    epochs: int
-    train_losses: tuple[float, ...]
-    valid_losses: tuple[float, ...]
-    best_valid_losses: tuple[float, ...]
-    done: tuple[bool, ...]
-    valid_terms: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,233 +83,6 @@ def _torch_settings(threads: int) -> Iterator[None]:
     finally:
         torch.set_num_threads(old[0])
         torch.use_deterministic_algorithms(old[1], warn_only=old[2])
-
-
-class _Loop:
-    """The mutable state of one ensemble training run and its epoch step."""
-
-    def __init__(
-        self,
-        config: TrainConfig,
-        spec: ModelSpec,
-        data: TrainingData,
-        objective: Objective | None = None,
-    ) -> None:
-        self.config = config
-        self.data = data
-        self.objective = objective or _plain_objective(config, spec)
-        with torch.random.fork_rng(devices=[]):
-            self.model = spec.build_ensemble(config.seeds, engine=config.engine)
-        self.model.train()
-        self.best_model = copy.deepcopy(self.model).requires_grad_(False).eval()
-        self.owners = self.model.parameter_owners()
-        self.params = dict(self.model.named_parameters())
-        self.piece = self._eval_piece()  # trials per evaluation pass, fixed for the run
-        self.best_params = dict(self.best_model.named_parameters())
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=config.effective_learning_rate
-        )
-        k = config.n_members
-        self.rngs = [np.random.default_rng(s) for s in config.seeds]
-        self.epoch = 0
-        self.best_loss = [math.inf] * k
-        self.best_epoch = [0] * k
-        self.since_best = [0] * k
-        self.done = [False] * k
-        self.history: list[HistoryRow] = []
-
-    # ---------------------------------------------------------------- member bookkeeping
-    def _copy_members(self, members: list[int], *, to_best: bool) -> None:
-        if not members:
-            return
-        src, dst = (self.params, self.best_params) if to_best else (self.best_params, self.params)
-        sel = torch.tensor(members)
-        with torch.no_grad():
-            for name, target in dst.items():
-                mask = torch.isin(self.owners[name], sel)
-                target.copy_(torch.where(mask, src[name], target))
-
-    def _guard_divergence(self) -> None:
-        bad: set[int] = set()
-        for name, p in self.params.items():
-            finite = torch.isfinite(p)
-            if not bool(finite.all()):
-                bad.update(int(k) for k in self.owners[name][~finite].unique() if k >= 0)
-        if not bad:
-            return
-        members = sorted(bad)
-        warnings.warn(
-            f"members {members} (seeds {[self.config.seeds[k] for k in members]}) diverged to "
-            "NaN/inf weights; they keep their best weights so far (try a smaller learning_rate)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        self._copy_members(members, to_best=False)
-        sel = torch.tensor(members)
-        with torch.no_grad():
-            for name, p in self.params.items():
-                mask = torch.isin(self.owners[name], sel)
-                for value in self.optimizer.state.get(p, {}).values():
-                    if value.shape == p.shape:
-                        value.masked_fill_(mask, 0.0)
-        for k in members:
-            self.done[k] = True
-
-    # ---------------------------------------------------------------- one epoch
-    def _eval_piece(self) -> int:
-        """Trials per evaluation pass: :data:`_EVAL_BATCH`, fewer for wide or long data."""
-        values_per_trial = self.data.n_values("train") // max(1, self.data.n_train)
-        trial_bytes = self.config.n_members * values_per_trial * 4
-        if trial_bytes * _EVAL_BATCH <= _EVAL_BYTES:
-            return _EVAL_BATCH
-        size = _EVAL_BYTES // trial_bytes
-        return max(1, size - size % 8 if size >= 8 else size)  # whole 8-lane blocks (fused)
-
-    def _evaluate(self, split: str) -> tuple[list[float], dict[str, list[float]]]:
-        """Total and per-term loss ``[member]`` over a whole split (no gradient)."""
-        totals: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.model.eval()
-        with torch.no_grad():
-            for piece in self.data.chunks(split, self.piece):
-                pred = self.model.forward_shared(piece.x)  # fresh: terms may work in place
-                for name, (s, n) in self.objective.sums(pred, piece.targets, piece.masks).items():
-                    old = totals.get(name)
-                    totals[name] = (s, n) if old is None else (old[0] + s, old[1] + n)
-        self.model.train()
-        return self.objective.finish(totals)
-
-    def run_epoch(self) -> EpochReport:
-        cfg = self.config
-        n = self.data.n_train
-        order = np.stack([rng.permutation(n) for rng in self.rngs])
-        for start in range(0, n, cfg.batch_size):
-            b = self.data.batch(order[:, start : start + cfg.batch_size])
-            active = torch.tensor([0.0 if d else 1.0 for d in self.done])  # frozen: no gradient
-            losses, _ = self.objective.member_losses(self.model(b.x), b.targets, b.masks)
-            self.optimizer.zero_grad(set_to_none=True)
-            (losses * active).sum().backward()
-            self.optimizer.step()
-            self._guard_divergence()
-        self.epoch += 1
-        train_l, _ = self._evaluate("train")
-        valid_l, valid_terms = self._evaluate("valid")
-        if len(valid_terms) < 2:
-            valid_terms = {}
-        improved = []
-        for k in range(cfg.n_members):
-            if self.done[k]:
-                train_l[k] = valid_l[k] = math.nan
-                continue
-            terms = tuple((n, v[k]) for n, v in valid_terms.items())
-            self.history.append(
-                HistoryRow(self.epoch, k, cfg.seeds[k], train_l[k], valid_l[k], terms)
-            )
-            if valid_l[k] < self.best_loss[k]:
-                self.best_loss[k], self.best_epoch[k], self.since_best[k] = (
-                    valid_l[k],
-                    self.epoch,
-                    0,
-                )
-                improved.append(k)
-            else:
-                self.since_best[k] += 1
-                patience = cfg.early_stopping_patience
-                if patience is not None and self.since_best[k] >= patience:
-                    self.done[k] = True
-        self._copy_members(improved, to_best=True)
-        self._copy_members([k for k in range(cfg.n_members) if self.done[k]], to_best=False)
-        return EpochReport(
-            self.epoch,
-            cfg.epochs,
-            tuple(train_l),
-            tuple(valid_l),
-            tuple(self.best_loss),
-            tuple(self.done),
-            tuple((n, tuple(v)) for n, v in valid_terms.items()),
-        )
-
-    @property
-    def finished(self) -> bool:
-        return self.epoch >= self.config.epochs or all(self.done)
-
-    # ---------------------------------------------------------------- persistence
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "format": _STATE_FORMAT,
-            "epoch": self.epoch,
-            "model": self.model.state_dict(),
-            "best_model": self.best_model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "best_loss": list(self.best_loss),
-            "best_epoch": list(self.best_epoch),
-            "since_best": list(self.since_best),
-            "done": list(self.done),
-            "rng": json.dumps([rng.bit_generator.state for rng in self.rngs]),
-            "history": [
-                [r.epoch, r.member, r.seed, r.train_loss, r.valid_loss]
-                + ([[list(t) for t in r.terms]] if r.terms else [])
-                for r in self.history
-            ],
-        }
-
-    def load_state_dict(self, state: dict[str, Any], where: Path) -> None:
-        k = self.config.n_members
-        try:
-            self.model.load_state_dict(state["model"])
-            self.best_model.load_state_dict(state["best_model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            rng_states = json.loads(state["rng"])
-            lists = [state[n] for n in ("best_loss", "best_epoch", "since_best", "done")]
-            if len(rng_states) != k or any(len(v) != k for v in lists):
-                raise ValueError("member count")
-            for rng, st in zip(self.rngs, rng_states, strict=True):
-                rng.bit_generator.state = st
-            self.best_loss = [float(v) for v in state["best_loss"]]
-            self.best_epoch = [int(v) for v in state["best_epoch"]]
-            self.since_best = [int(v) for v in state["since_best"]]
-            self.done = [bool(v) for v in state["done"]]
-            self.history = [
-                HistoryRow(int(e), int(m), int(s), float(t), float(v),
-                           tuple((str(n), float(x)) for n, x in (rest[0] if rest else ())))
-                for e, m, s, t, v, *rest in state["history"]
-            ]
-            self.epoch = int(state["epoch"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(
-                f"{where} does not fit this run ({type(exc).__name__}); delete it to restart"
-            ) from None
-
-    def save(self, run_dir: Path) -> None:
-        """Write checkpoint state, history and best weights so far (all atomic)."""
-        ckpt.save_state(run_dir, self.state_dict())
-        ckpt.write_history(run_dir, self.history)
-        ckpt.write_weights(
-            run_dir,
-            [self.best_model.member_state_dict(k) for k in range(self.config.n_members)],
-            seeds=self.config.seeds,
-            best_epochs=self.best_epoch,
-            best_losses=self.best_loss,
-            epochs_done=self.epoch,
-            complete=self.finished,
-        )
-
-    def result(self, run_dir: Path, **extra: Any) -> TrainResult:
-        return TrainResult(
-            run_dir=run_dir,
-            seeds=self.config.seeds,
-            best_epochs=tuple(self.best_epoch),
-            best_valid_losses=tuple(self.best_loss),
-            stopped_early=tuple(
-                d and self._last_epoch_of(k) < self.config.epochs for k, d in enumerate(self.done)
-            ),
-            epochs_done=self.epoch,
-            history=tuple(self.history),
-            model=self.best_model,
-            **extra,
-        )
-
-    def _last_epoch_of(self, k: int) -> int:
-        return max((r.epoch for r in self.history if r.member == k), default=0)
 
 
 def _prepare_folder(
@@ -447,7 +185,7 @@ def train(
         dataset_hash=dataset_hash,
     )
     with _torch_settings(config.threads):
-        loop = _Loop(config, spec, data, objective)
+        loop = EnsembleLoop(config, spec, data, objective, window=_window(config, dataset))
         if state is None:
             provenance = ckpt.make_provenance(
                 dataset, dataset_hash=dataset_hash, dataset_path=dataset_path
@@ -475,6 +213,15 @@ def train(
     return loop.result(run_dir, normalization=normalization, layout=layout)
 
 
+def _window(config: TrainConfig, dataset: Any) -> tuple[int, int, int] | None:
+    """(window, burn-in, trial length) in samples of ``config.window_ms``, or ``None``."""
+    if config.window_ms is None:
+        return None
+    dt = float(dataset.dt_ms)
+    window = max(1, int(round(config.window_ms / dt)))
+    return window, int(round(config.burn_in_ms / dt)), int(dataset.n_time)
+
+
 def _split(dataset: Dataset | StreamingDataset, config: TrainConfig) -> Any:
     """``dataset`` split by ``config.split`` (unchanged when it is ``None``)."""
     if config.split is None:
@@ -486,15 +233,14 @@ def _split(dataset: Dataset | StreamingDataset, config: TrainConfig) -> Any:
     return apply_split(dataset, config.split, seed=config.seeds[0])
 
 
-def _plain_objective(config: TrainConfig, spec: ModelSpec) -> Objective:
-    """The schema-v1 objective (``config.loss`` on every output) for a bare ``_Loop``."""
-    layout = TaskLayout.from_specs(
-        [FieldSpec("outputs", "target", "continuous", tuple(map(str, range(spec.n_outputs))))]
-    )
-    return build_objective(default_terms(layout, config.loss), layout)
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+
+
+#: The loop under its former name (tests and older code).
+_Loop = EnsembleLoop
+__all__ = ["EpochReport", "TrainResult", "train"]
