@@ -154,3 +154,17 @@ def _trial_availability(ds: Dataset, f: Field) -> np.ndarray | None:
         return None
     groups = np.asarray(ds.field(f.spec.availability_group).values)
     return np.asarray(f.availability, dtype=bool)[groups]
+
+
+def rest_input(layout: TaskLayout, normalization: Normalization) -> list[float]:
+    """The model input when nothing is injected (zero physical input, no events), per column."""
+    out: list[float] = []
+    for b in layout.inputs:
+        zeros = np.zeros(len(b.channels), np.float32)
+        if b.field == "inputs":
+            out.extend(normalization.normalize_inputs(zeros).tolist())
+        elif b.kind == "continuous":
+            out.extend(normalization.normalize_field(b.field, zeros).tolist())
+        else:
+            out.extend([0.0] * len(b.channels))
+    return out

@@ -469,6 +469,12 @@ def load_run(run_dir: str | Path) -> TrainedRun:
         raise CheckpointError(f"{run_dir / WEIGHTS_FILE} does not match config.json; retrain")
     model = spec.build_ensemble(config.seeds, engine=config.engine)
     model.load_member_state_dicts(states)
+    steps = config.warmup_steps(io_spec.dt_ms)
+    if steps:  # the rest-fitted initial state the model was trained with
+        from neuroreduce.models.warmup import WarmupEnsemble
+        from neuroreduce.training.assemble import rest_input
+
+        model = WarmupEnsemble(model, rest_input(io_spec.task, normalization), steps)
     model.eval()
     return TrainedRun(
         run_dir=run_dir,

@@ -22,7 +22,7 @@ _NEW_FIELDS_DEFAULTS: dict[str, Any] = {
     "model_options": (), "objective": (), "targets": None, "split": None,
     "optimizer": "adam", "weight_decay": 0.0, "schedule": "none", "plateau_patience": 10,
     "plateau_factor": 0.25, "clip_norm": None, "window_ms": None, "burn_in_ms": 0.0,
-    "teacher_forcing_interval": None,
+    "teacher_forcing_interval": None, "warmup_ms": None,
 }
 
 #: Paper's tuned Adam learning rates (Barbulescu et al. 2023), used when ``learning_rate=None``.
@@ -83,6 +83,9 @@ class TrainConfig:
         teacher_forcing_interval: Sparse teacher forcing (families with a ``forcing``
             argument, e.g. ``plrnn``): every this many steps the latent state is set from the
             observed targets during training; ``None``: free-running training.
+        warmup_ms: Rest-fitted initial state: every sequence (training and prediction) is
+            preceded by this long a period of rest input whose outputs are dropped
+            (:mod:`neuroreduce.models.warmup`); ``None``: the zero state (the paper's).
     """
 
     model: str = "gru"
@@ -109,6 +112,7 @@ class TrainConfig:
     window_ms: float | None = None
     burn_in_ms: float = 0.0
     teacher_forcing_interval: int | None = None
+    warmup_ms: float | None = None
 
     def __post_init__(self) -> None:
         if self.model not in list_models():
@@ -193,7 +197,9 @@ class TrainConfig:
             if not ok or not (low <= v < high) or (name == "plateau_factor" and v == 0):
                 raise ConfigError(f"TrainConfig.{name} must be a number in [{low}, {high}), "
                                   f"got {v!r}")
-        for name in ("clip_norm", "window_ms"):
+        if self.warmup_ms is not None and self.teacher_forcing_interval is not None:
+            raise ConfigError("warmup_ms and teacher_forcing_interval cannot be combined")
+        for name in ("clip_norm", "window_ms", "warmup_ms"):
             v = getattr(self, name)
             ok = v is None or (isinstance(v, int | float) and not isinstance(v, bool)
                                and math.isfinite(v) and v > 0)
@@ -213,6 +219,10 @@ class TrainConfig:
         if self.learning_rate is not None:
             return self.learning_rate
         return DEFAULT_LEARNING_RATES.get(self.model, _FALLBACK_LEARNING_RATE)
+
+    def warmup_steps(self, dt_ms: float) -> int:
+        """Warm-up samples at sampling interval ``dt_ms`` (0 without a warm-up)."""
+        return 0 if self.warmup_ms is None else max(1, int(round(self.warmup_ms / dt_ms)))
 
     @property
     def n_members(self) -> int:

@@ -22,6 +22,7 @@ import torch
 from neuroreduce.datasets.fields import FieldSpec
 from neuroreduce.errors import CheckpointError, ConfigError
 from neuroreduce.models.registry import ModelSpec
+from neuroreduce.models.warmup import WarmupEnsemble
 from neuroreduce.training import checkpoint as ckpt
 from neuroreduce.training import loop as parts
 from neuroreduce.training.checkpoint import HistoryRow
@@ -72,6 +73,7 @@ class EnsembleLoop:
         objective: Objective | None = None,
         *,
         window: tuple[int, int, int] | None = None,
+        warmup: tuple[list[float], int] | None = None,
     ) -> None:
         self.config = config
         self.data = data
@@ -79,6 +81,8 @@ class EnsembleLoop:
         self.objective = objective or _plain_objective(config, spec)
         with torch.random.fork_rng(devices=[]):
             self.model = spec.build_ensemble(config.seeds, engine=config.engine)
+        if warmup is not None:  # rest-fitted initial state (models/warmup.py)
+            self.model = WarmupEnsemble(self.model, *warmup)
         self.model.train()
         self.best_model = copy.deepcopy(self.model).requires_grad_(False).eval()
         self.owners = self.model.parameter_owners()

@@ -29,6 +29,7 @@ from neuroreduce.datasets.streaming import StreamingDataset
 from neuroreduce.errors import CheckpointError, ConfigError
 from neuroreduce.models.registry import ModelSpec
 from neuroreduce.training import checkpoint as ckpt
+from neuroreduce.training.assemble import rest_input
 from neuroreduce.training.checkpoint import HistoryRow, IOSpec
 from neuroreduce.training.config import TrainConfig
 from neuroreduce.training.data import fit_normalization, training_data
@@ -185,7 +186,10 @@ def train(
         dataset_hash=dataset_hash,
     )
     with _torch_settings(config.threads):
-        loop = EnsembleLoop(config, spec, data, objective, window=_window(config, dataset))
+        steps = config.warmup_steps(dataset.dt_ms)
+        warmup = (rest_input(layout, normalization), steps) if steps else None
+        loop = EnsembleLoop(config, spec, data, objective, window=_window(config, dataset),
+                            warmup=warmup)
         if state is None:
             provenance = ckpt.make_provenance(
                 dataset, dataset_hash=dataset_hash, dataset_path=dataset_path
