@@ -27,7 +27,8 @@ Value layouts (``trial`` = number of trials, ``time`` = samples at the dataset's
 
 A target or input field may also carry per-group channel availability: a bool matrix
 ``[n groups, channel]`` saying which channels were recorded in which group (each worm has its own
-subset of identified neurons); unavailable channels are masked for every trial of that group.
+subset of identified neurons); unavailable channels are masked for every trial of that group
+(a target's values there are set to NaN, missing, so they never reach statistics or losses).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ ROLES: dict[str, tuple[str, ...]] = {
 KINDS: tuple[str, ...] = ("continuous", "binary", "events", "categorical")
 #: Names of the two dense fields every dataset has.
 RESERVED_NAMES: tuple[str, ...] = ("inputs", "outputs")
+_INT16_MIN, _INT16_MAX = int(np.iinfo(np.int16).min), int(np.iinfo(np.int16).max)
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,9 @@ class FieldSpec:
         object.__setattr__(self, "channels", tuple(str(c) for c in self.channels))
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
         name = self.name
-        if not name or not all(c.isalnum() or c in "_-." for c in name):
+        if not name or name in (".", "..") or not all(c.isalnum() or c in "_-." for c in name):
             raise DatasetError(
-                f"field name {name!r} must be non-empty letters, digits, '_', '-' or '.'"
+                f"field name {name!r} must be letters, digits, '_', '-' or '.' (not only dots)"
             )
         if self.role not in ROLES:
             raise DatasetError(
@@ -107,6 +109,15 @@ class FieldSpec:
             raise DatasetError(f"label field {name!r} needs at least two class names")
         if self.ignore_label is not None and self.role != "label":
             raise DatasetError(f"field {name!r}: only a label field has an ignore_label")
+        ig = self.ignore_label
+        if ig is not None and (
+            isinstance(ig, bool) or not isinstance(ig, int | np.integer)
+            or not _INT16_MIN <= ig <= _INT16_MAX
+        ):
+            raise DatasetError(
+                f"label field {name!r}: ignore_label must be an integer in {_INT16_MIN}.."
+                f"{_INT16_MAX} (labels are stored as int16), got {ig!r}"
+            )
         if self.ignore_label is not None and 0 <= self.ignore_label < len(self.classes):
             raise DatasetError(
                 f"label field {name!r}: ignore_label {self.ignore_label} is a class index; use a "
@@ -114,6 +125,10 @@ class FieldSpec:
             )
         if (self.role == "mask") != (self.of is not None):
             raise DatasetError(f"field {name!r}: a mask names the field it masks with 'of'")
+        if self.availability_group is not None and self.role not in ("input", "target", "label"):
+            raise DatasetError(
+                f"field {name!r}: only input, target and label fields have an availability_group"
+            )
 
     @property
     def n_channels(self) -> int:
@@ -155,7 +170,12 @@ class EventTrains:
 
     def __post_init__(self) -> None:
         t = np.ascontiguousarray(self.times_ms, dtype=np.float64)
-        c = np.ascontiguousarray(self.channels, dtype=np.int32)
+        raw = np.asarray(self.channels)
+        if raw.size and not np.issubdtype(raw.dtype, np.integer) and not (
+            np.issubdtype(raw.dtype, np.floating) and (raw == np.round(raw)).all()
+        ):
+            raise DatasetError(f"event channels must be integer indices, got dtype {raw.dtype}")
+        c = np.ascontiguousarray(raw, dtype=np.int32)
         o = np.ascontiguousarray(self.offsets, dtype=np.int64)
         object.__setattr__(self, "times_ms", t)
         object.__setattr__(self, "channels", c)
@@ -183,7 +203,7 @@ class EventTrains:
         ts, cs, offsets = [], [], [0]
         for t, c in zip(times, channels, strict=True):
             t = np.asarray(t, dtype=np.float64).ravel()
-            c = np.asarray(c, dtype=np.int32).ravel()
+            c = np.asarray(c).ravel()  # integer check in __post_init__
             if t.shape != c.shape:
                 raise DatasetError(f"a trial has {t.size} event times but {c.size} channels")
             order = np.argsort(t, kind="stable")
@@ -315,7 +335,10 @@ class Field:
             if arr.dtype != np.bool_ and not np.isin(arr, (0, 1)).all():
                 raise DatasetError(f"{where} must be boolean (or 0/1)")
             return self._with(arr.astype(np.bool_))
-        if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        is_bool = arr.dtype == np.bool_ and s.kind == "binary"  # 0/1 given as False/True
+        if not is_bool and (
+            not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating)
+        ):
             raise DatasetError(f"{where} needs real numbers, got dtype {arr.dtype}")
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         if np.isinf(arr).any():
@@ -355,7 +378,7 @@ def check_fields(
     Raises:
         DatasetError: one line per problem (the first found).
     """
-    checked = tuple(f.check(n_trials, n_time) for f in fields)
+    checked = [f.check(n_trials, n_time) for f in fields]
     names = [f.name for f in checked]
     for n in names:
         if n in RESERVED_NAMES:
@@ -364,12 +387,18 @@ def check_fields(
     if dup:
         raise DatasetError(f"field names must be unique; repeated: {', '.join(dup)}")
     by_name = {f.name: f for f in checked}
-    for f in checked:
+    for i, f in enumerate(tuple(checked)):
         s = f.spec
         if s.of is not None:
             target = by_name.get(s.of)
             if s.of not in RESERVED_NAMES and target is None:
                 raise DatasetError(f"mask {s.name!r} is of unknown field {s.of!r}")
+            if s.of == "inputs" or (target is not None and target.spec.role not in ("target",
+                                                                                   "label")):
+                raise DatasetError(
+                    f"mask {s.name!r} is of {s.of!r}, which is not a target or label field "
+                    "(only predicted values can be missing)"
+                )
             if target is not None and target.spec.n_channels != s.n_channels:
                 raise DatasetError(
                     f"mask {s.name!r} has {s.n_channels} channels, field {s.of!r} has "
@@ -390,6 +419,14 @@ def check_fields(
                     f"field {s.name!r}: availability must be bool [group member, channel] = "
                     f"{want}, got {got}"
                 )
+            if av.dtype != np.bool_ and not np.isin(av, (0, 1)).all():
+                raise DatasetError(f"field {s.name!r}: availability must be boolean (or 0/1)")
+            av = av.astype(np.bool_)
+            values = f.values
+            if s.role == "target" and not av.all():  # unrecorded values are missing: NaN, so
+                ids = np.asarray(group.values)  # they never reach statistics, losses, metrics
+                values = np.where(av[ids][:, None, :], values, np.float32(np.nan))
+            checked[i] = Field(s, values, av)
         elif f.availability is not None:
             raise DatasetError(f"field {s.name!r} has availability but no availability_group")
-    return checked
+    return tuple(checked)
