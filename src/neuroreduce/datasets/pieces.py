@@ -60,6 +60,29 @@ def _pad(values: np.ndarray, n_time: int, fill: object) -> np.ndarray:
     return out
 
 
+def _shift_events(
+    t: np.ndarray, dt: float, start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Event times (ms) of samples ``[start, stop)``, shifted to start at 0, and which were kept.
+
+    Events are chosen by their sample ``floor(t / dt)`` (as :meth:`EventTrains.dense` bins
+    them), and each shifted time is nudged by a few ulps where float rounding of ``t - start dt``
+    would move it to a neighbouring sample, so a piece's dense counts equal the source's.
+    """
+    k = np.floor(t / dt).astype(np.int64)
+    keep = (k >= start) & (k < stop)
+    want = k[keep] - start
+    s = np.maximum(t[keep] - start * dt, 0.0)
+    for _ in range(8):
+        got = np.floor(s / dt).astype(np.int64)
+        if (got == want).all():
+            return s, keep
+        s = np.where(got < want, np.nextafter(s, np.inf), s)
+        s = np.where(got > want, np.nextafter(s, -np.inf), s)
+    got = np.floor(s / dt).astype(np.int64)
+    return np.where(got == want, s, (want + 0.5) * dt), keep  # last resort: the sample's middle
+
+
 def _cut(dataset: Dataset, p: SplitPlan) -> Dataset:
     pieces = sorted(p.pieces, key=lambda pc: (pc.split, pc.trial, pc.start))
     n_time = max(pc.stop - pc.start for pc in pieces)
@@ -76,10 +99,11 @@ def _cut(dataset: Dataset, p: SplitPlan) -> Dataset:
             times, chans = [], []
             for pc in pieces:
                 t, c = v.trial(pc.trial)
-                keep = (t >= pc.start * dt) & (t < pc.stop * dt)
-                times.append(t[keep] - pc.start * dt)
+                shifted, keep = _shift_events(t, dt, pc.start, pc.stop)
+                times.append(shifted)
                 chans.append(c[keep])
-            fields.append(Field(s, EventTrains.from_lists(times, chans, v.n_channels)))
+            events = EventTrains.from_lists(times, chans, v.n_channels)
+            fields.append(Field(s, events, f.availability))
         elif s.role == "group":
             fields.append(Field(s, np.asarray(v)[[pc.trial for pc in pieces]], f.availability))
         else:
