@@ -181,11 +181,12 @@ class TermSpec:
             if self.loss != "bce":
                 raise ConfigError(f"objective term {self.field!r}: pos_weight is for bce only")
             ok = pw == "balanced" or (
-                isinstance(pw, (int, float)) and not isinstance(pw, bool) and pw > 0
+                isinstance(pw, (int, float)) and not isinstance(pw, bool) and math.isfinite(pw)
+                and pw > 0
             )
             if not ok:
                 raise ConfigError(
-                    f"objective term {self.field!r}: pos_weight must be > 0 or 'balanced', "
+                    f"objective term {self.field!r}: pos_weight must be finite > 0 or 'balanced', "
                     f"got {pw!r}"
                 )
 
