@@ -60,8 +60,27 @@ def parse_split(text: str | None) -> SplitSpec | None:
     if not text:
         return None
     name, _, rest = text.partition(":")
-    options = parse_assignments([p for p in rest.split(",") if p.strip()], "--split option")
+    options = parse_assignments([p for p in _top_level(rest) if p.strip()], "--split option")
     fold = options.pop("fold", 0)
     if isinstance(fold, bool) or not isinstance(fold, int):
         raise ConfigError(f"--split fold must be an integer, got {fold!r}")
     return SplitSpec(name.strip(), options, fold)
+
+
+def _top_level(text: str) -> list[str]:
+    """``text`` split at commas outside brackets and quotes (``fractions=[0.6,0.2,0.2],k=1``)."""
+    parts, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
