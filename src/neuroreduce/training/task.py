@@ -131,6 +131,10 @@ class TaskLayout:
         out_names = (
             [s.name for s in specs if s.role in ("target", "label")] if targets is None else targets
         )
+        for what, names in (("input", in_names), ("target", out_names)):
+            dup = sorted({n for n in names if list(names).count(n) > 1})
+            if dup:
+                raise ConfigError(f"{what} field(s) named more than once: {', '.join(dup)}")
         blocks, start = [], 0
         for name in in_names:
             s = by_name.get(name)
