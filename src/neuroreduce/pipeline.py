@@ -264,7 +264,7 @@ def train_from_file(
         result = train(
             dataset, config, out_dir, resume=resume, progress=progress, dataset_path=dataset_path
         )
-        content_hash = dataset.content_hash()
+        content_hash = result.dataset_hash  # computed once, by train
     write_json_atomic(
         Path(out_dir) / DATASET_LINK,
         {"path": str(Path(dataset_path).resolve()), "content_hash": content_hash},

@@ -56,6 +56,7 @@ class TrainResult:
             same weights as ``model.safetensors``; no need to reload the run).
         normalization: The statistics the model's inputs and outputs are scaled with.
         layout: Which model inputs and outputs are which dataset fields.
+        dataset_hash: Content hash of the dataset as given to :func:`train`.
     """
 
     run_dir: Path
@@ -68,6 +69,7 @@ class TrainResult:
     model: Any = None
     normalization: Normalization | None = None
     layout: TaskLayout | None = None
+    dataset_hash: str = ""
 
 
 @contextlib.contextmanager
@@ -159,6 +161,7 @@ def train(
         CheckpointError: if ``out_dir`` holds a different run, or a run and ``resume`` is False.
     """
     run_dir = Path(out_dir)
+    dataset_hash = dataset.content_hash()  # of the data as given (a split is in the config)
     dataset = _split(dataset, config)
     layout = TaskLayout.from_specs(dataset.field_specs, targets=config.targets)
     normalization = fit_normalization(dataset, layout)
@@ -176,7 +179,6 @@ def train(
         options=config.model_options,
     )
     io_spec = IOSpec.from_dataset(dataset, layout)
-    dataset_hash = dataset.content_hash()
     state = _prepare_folder(
         run_dir,
         resume=resume,
@@ -214,7 +216,8 @@ def train(
     provenance["finished"] = _now()
     provenance["epochs_done"] = loop.epoch
     ckpt.write_provenance(run_dir, provenance)
-    return loop.result(run_dir, normalization=normalization, layout=layout)
+    return loop.result(run_dir, normalization=normalization, layout=layout,
+                       dataset_hash=dataset_hash)
 
 
 def _window(config: TrainConfig, dataset: Any) -> tuple[int, int, int] | None:
