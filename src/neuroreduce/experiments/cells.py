@@ -89,7 +89,7 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
     from neuroreduce.models import count_parameters
     from neuroreduce.studies.base import CellShape
     from neuroreduce.studies.registry import cell_fields
-    from neuroreduce.training import TrainConfig, check_compatible, load_run, predict, train
+    from neuroreduce.training import TrainConfig, check_compatible, predict, train
 
     cell = payload["cell"]
     cell_dir = Path(payload["cell_dir"])
@@ -103,20 +103,27 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
     train_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    run = load_run(cell_dir)
-    pred = predict(run, dataset.inputs)
-    results = evaluate_predictions(dataset, pred, seeds=config.seeds)
-    _add_metrics(results, dataset, pred, metrics)
+    run = result  # the trained ensemble is in memory: no reload
+    typed = run.io.layout is not None
+    if typed:
+        results = _typed_results(run, dataset, metrics, config)
+    else:
+        pred = predict(run, dataset.inputs)
+        results = evaluate_predictions(dataset, pred, seeds=config.seeds)
+        _add_metrics(results, dataset, pred, metrics)
     results.update(cell=cell["key"], dataset_hash=payload["dataset_hash"],
                    output_units=dataset.output_units)
     extra_results: dict[str, Any] = {}
     for name, (path, ds_hash) in payload["extra"].items():
         other = _select(load_dataset(path), cell["inputs"])
         check_compatible(run, other)
-        p = predict(run, other.inputs)
-        block = summarise([split_errors("all", other.outputs, p)],
-                          output_names=other.output_names, seeds=config.seeds)
-        _add_metrics(block, other, p, metrics, split="all")
+        if typed:
+            block = _typed_results(run, other, metrics, config, split="all")
+        else:
+            p = predict(run, other.inputs)
+            block = summarise([split_errors("all", other.outputs, p)],
+                              output_names=other.output_names, seeds=config.seeds)
+            _add_metrics(block, other, p, metrics, split="all")
         block.update(dataset=name, dataset_hash=ds_hash, output_units=other.output_units)
         extra_results[name] = block
     eval_s = time.perf_counter() - t0
@@ -133,11 +140,11 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
         "inputs_used": list(dataset.input_names),
         "outputs": list(dataset.output_names),
         "seeds": list(config.seeds),
-        "n_parameters": count_parameters(run.member(0)),
+        "n_parameters": count_parameters(run.model.member(0)),
         **cell_fields(payload.get("study"), CellShape(
             cell["model"], hidden=cell["hidden"], n_inputs=len(dataset.input_names),
             n_outputs=len(dataset.output_names))),
-        "trained_dataset_hash": run.dataset_hash,
+        "trained_dataset_hash": result.dataset_hash,
         "best_epochs": list(result.best_epochs),
         "epochs_done": result.epochs_done,
         "wall_s": {"train": train_s, "evaluate": eval_s},
@@ -146,6 +153,29 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
     }
     write_json_atomic(cell_dir / CELL_JSON, record)
     return record
+
+
+def _typed_results(
+    run: Any, dataset: Any, metrics: tuple[str, ...], config: Any, *, split: str | None = None
+) -> dict[str, Any]:
+    """Scores of every predicted field (typed tasks; see evaluation/field_results.py)."""
+    from neuroreduce.datasets.pieces import apply_split
+    from neuroreduce.evaluation.field_results import DEFAULT_METRICS, evaluate_fields
+    from neuroreduce.evaluation.registry import TASK_METRICS
+    from neuroreduce.training import predict_fields
+
+    if config.split is not None and split is None:
+        dataset = apply_split(dataset, config.split, seed=config.seeds[0])
+    by_kind: dict[str, list[str]] = {}
+    for name in metrics:
+        info = TASK_METRICS.get(name)
+        if info is not None and info.kind in DEFAULT_METRICS:
+            by_kind.setdefault(info.kind, []).append(name)
+    chosen = {k: tuple(dict.fromkeys([*DEFAULT_METRICS[k], *v])) for k, v in by_kind.items()}
+    fields = evaluate_fields(dataset, predict_fields(run, dataset), run.io.layout,
+                             metrics=chosen, splits=("all",) if split else ("train", "valid",
+                                                                            "test"))
+    return {"seeds": list(config.seeds), "fields": fields}
 
 
 def _select(dataset: Any, inputs: list[str] | None) -> Any:

@@ -492,11 +492,11 @@ def load_run(run_dir: str | Path) -> TrainedRun:
     )
 
 
-def predict(run: TrainedRun, inputs: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
+def predict(run: Any, inputs: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
     """Run every member of a trained ensemble on inputs in physical units.
 
     Args:
-        run: A loaded run (:func:`load_run`).
+        run: A loaded run (:func:`load_run`) or what ``train`` returned (the model in memory).
         inputs: Injected currents, shape ``[trial, time, input]``, in the training units (nA).
         batch_size: Trials per forward pass (bounds memory).
 
@@ -516,7 +516,7 @@ def predict(run: TrainedRun, inputs: np.ndarray, *, batch_size: int = 256) -> np
     n_in = run.spec.n_inputs
     if x.ndim != 3 or x.shape[2] != n_in:
         raise ConfigError(
-            f"inputs must have shape [trial, time, {n_in}] ({', '.join(run.input_names)}); "
+            f"inputs must have shape [trial, time, {n_in}] ({', '.join(run.io.input_names)}); "
             f"got {tuple(x.shape)}"
         )
     if not np.isfinite(x).all():
@@ -524,7 +524,7 @@ def predict(run: TrainedRun, inputs: np.ndarray, *, batch_size: int = 256) -> np
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     xn = torch.from_numpy(run.normalization.normalize_inputs(x))
-    out = np.empty((run.n_members, x.shape[0], x.shape[1], run.spec.n_outputs), np.float32)
+    out = np.empty((run.model.n_members, x.shape[0], x.shape[1], run.spec.n_outputs), np.float32)
     with torch.no_grad():
         for start in range(0, x.shape[0], batch_size):
             y = run.model.forward_shared(xn[start : start + batch_size]).numpy()
@@ -532,7 +532,7 @@ def predict(run: TrainedRun, inputs: np.ndarray, *, batch_size: int = 256) -> np
     return out
 
 
-def check_compatible(run: TrainedRun, dataset: Dataset) -> None:
+def check_compatible(run: Any, dataset: Dataset) -> None:
     """Raise :class:`DatasetError` unless ``dataset`` has the channels, units and dt of ``run``."""
     io_spec = run.io
     checks = (

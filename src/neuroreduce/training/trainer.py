@@ -57,6 +57,8 @@ class TrainResult:
         normalization: The statistics the model's inputs and outputs are scaled with.
         layout: Which model inputs and outputs are which dataset fields.
         dataset_hash: Content hash of the dataset as given to :func:`train`.
+        spec: The model's family, sizes and options.
+        io: Channel names, units, dt and layout of the training data (as in ``config.json``).
     """
 
     run_dir: Path
@@ -70,6 +72,8 @@ class TrainResult:
     normalization: Normalization | None = None
     layout: TaskLayout | None = None
     dataset_hash: str = ""
+    spec: ModelSpec | None = None
+    io: IOSpec | None = None
 
 
 @contextlib.contextmanager
@@ -217,7 +221,7 @@ def train(
     provenance["epochs_done"] = loop.epoch
     ckpt.write_provenance(run_dir, provenance)
     return loop.result(run_dir, normalization=normalization, layout=layout,
-                       dataset_hash=dataset_hash)
+                       dataset_hash=dataset_hash, spec=spec, io=io_spec)
 
 
 def _window(config: TrainConfig, dataset: Any) -> tuple[int, int, int] | None:
