@@ -31,7 +31,7 @@ import neuroreduce
 from neuroreduce._io import atomic_path, json_default, write_json_atomic
 from neuroreduce.errors import ConfigError
 from neuroreduce.models.deploy import DeployedSurrogate, StepGraph, deploy_model
-from neuroreduce.training.checkpoint import TrainedRun, load_run
+from neuroreduce.training.runs import TrainedRun, load_run
 
 #: Export formats and ONNX modes accepted by :func:`export`.
 FORMATS: tuple[str, ...] = ("onnx", "torchscript")
