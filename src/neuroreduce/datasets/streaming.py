@@ -61,6 +61,8 @@ class Moments:
     @classmethod
     def of(cls, values: np.ndarray) -> Moments:
         """Moments of ``values [..., channel]``."""
+        if values.shape[-1] == 0:  # no channels (e.g. inputs that are all spike events)
+            return cls(int(np.prod(values.shape[:-1])), np.zeros(0), np.zeros(0))
         flat = values.reshape(-1, values.shape[-1]).astype(np.float64)
         mean = flat.mean(axis=0)
         return cls(flat.shape[0], mean, np.square(flat - mean).sum(axis=0))
