@@ -77,10 +77,11 @@ N_EXC, N_INH = 24, 12
 def _toy_spikes(n_trials: int, *, seed: int = 0, dt_ms: float = 1.0) -> Dataset:
     _check(n_trials, dt_ms)
     rng = np.random.default_rng(seed)
-    duration, dt_sim = 500.0, 0.1
+    duration = 500.0
+    step = max(1, int(round(dt_ms / 0.1)))  # simulation steps per output sample
+    dt_sim = dt_ms / step  # about 0.1 ms, dividing dt_ms exactly (0.1 for dt 0.5, 1, 2 ms)
     n_sim = int(round(duration / dt_sim))
     n_out = int(round(duration / dt_ms)) + 1
-    step = int(round(dt_ms / dt_sim))
     tau_m, tau_s, v_rest, v_th = 10.0, 5.0, -65.0, -50.0
     w = np.concatenate([np.full(N_EXC, 9.0), np.full(N_INH, -9.0)])  # mV per spike (into I)
     times, chans = [], []
@@ -110,7 +111,7 @@ def _toy_spikes(n_trials: int, *, seed: int = 0, dt_ms: float = 1.0) -> Dataset:
             trace[s + 1] = v
         v_out[i, :, 0] = np.minimum(trace[::step][:n_out], v_th)
         hit = np.flatnonzero(fired)
-        spikes[i, np.minimum((hit * dt_sim / dt_ms).astype(int), n_out - 1), 0] = 1.0
+        spikes[i, np.minimum(hit // step, n_out - 1), 0] = 1.0
         families.append("busy" if gain > 1.05 else "quiet")
     names = [f"exc_{j:02d}" for j in range(N_EXC)] + [f"inh_{j:02d}" for j in range(N_INH)]
     fields = (
