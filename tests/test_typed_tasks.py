@@ -118,6 +118,20 @@ def test_spikes_from_events_api(tmp_path: Path) -> None:
     assert compute_metric("roc_auc", time_shifted(truth), pred["spikes"][0, idx])[0] < AUC_BOUND
 
 
+@pytest.mark.parametrize("dt_ms", [0.05, 0.25])
+def test_toy_spikes_voltage_and_spikes_share_the_time_base(dt_ms: float) -> None:
+    """Right after every spike bin the voltage is near its reset (-65 mV): below -62 mV one
+    sample later. (Voltage sampled on another grid than the spikes fails this, as it did at
+    dt 0.25 ms, where 0.2 ms voltage steps put 59 % of these samples above -60 mV.)"""
+    ds = get_task_generator("toy_spikes").make(6, seed=1, dt_ms=dt_ms)
+    assert ds.n_time == round(500 / dt_ms) + 1
+    v, s = ds.outputs[..., 0], ds.field("spikes").values[..., 0]
+    trial, k = np.nonzero(s[:, :-1])
+    assert trial.size > 20
+    assert (v[trial, k + 1] < -62.0).all()
+    assert not (v[trial, np.maximum(k - 1, 0)] < -62.0).all()  # control: not true before
+
+
 # ------------------------------------------------------------------------------ (b) behaviour
 def test_behaviour_leave_one_individual_out_cli(tmp_path: Path) -> None:
     data, run = tmp_path / "b.h5", tmp_path / "run"
