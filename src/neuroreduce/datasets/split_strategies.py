@@ -83,10 +83,14 @@ class SplitContext:
 
     def group(self, name: str) -> np.ndarray:
         """The ids of group ``name`` per trial (error lists the known groups)."""
-        try:
+        if name in self.groups:
             return self.groups[name]
-        except KeyError:
-            raise unknown_name_error("group", name, list(self.groups)) from None
+        if not self.groups:
+            raise ConfigError(
+                f"the dataset has no group fields, so it cannot be split by group {name!r}; add "
+                "a group field (role 'group', e.g. the individual of each trial)"
+            )
+        raise unknown_name_error("group", name, list(self.groups))
 
 
 class Piece(NamedTuple):
