@@ -271,3 +271,22 @@ def test_split_losses_summed_over_pieces_equal_one_pass(plain: bool) -> None:
     np.testing.assert_allclose(direct.numpy(), whole_total, rtol=1e-5)
     # control: averaging the pieces' losses (unequal pieces, rmse) is not the split's loss
     assert not np.allclose(np.mean(means, axis=0), whole_total, rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------ layout
+def test_layout_round_trip_and_bad_names() -> None:
+    assert TaskLayout.from_dict(TYPED.to_dict()) == TYPED
+    assert [(h.field, h.start, h.stop) for h in TYPED.heads] == [
+        ("outputs", 0, 2), ("sp", 2, 4), ("lab", 4, 10)]
+    specs = (FieldSpec("inputs", "input", "continuous", ("u",)), OUT, SP, LAB)
+    with pytest.raises(ConfigError, match="target field\\(s\\) named more than once: sp"):
+        TaskLayout.from_specs(specs, targets=["sp", "sp"])
+    with pytest.raises(ConfigError, match="'lab' is not a input field"):
+        TaskLayout.from_specs(specs, inputs=["lab"])
+    with pytest.raises(ConfigError, match="'inputs' is not a target field of the dataset; its "
+                                          "target fields: outputs, sp, lab"):
+        TaskLayout.from_specs(specs, targets=["inputs"])
+    with pytest.raises(ConfigError, match="no target or label field"):
+        TaskLayout.from_specs(specs, targets=[])
+    only = TaskLayout.from_specs(specs, targets=["lab", "sp"])  # control: a valid choice
+    assert [(h.field, h.start) for h in only.heads] == [("lab", 0), ("sp", 6)]
