@@ -132,6 +132,27 @@ def test_toy_spikes_voltage_and_spikes_share_the_time_base(dt_ms: float) -> None
     assert not (v[trial, np.maximum(k - 1, 0)] < -62.0).all()  # control: not true before
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--objective", "spikes=mse"], "loss 'mse' is for continuous fields; 'spikes' is binary"),
+    (["--objective", "spikes"], "must look like FIELD=LOSS"),
+    (["--objective", "spikes=bce:inf"], "pos_weight must be finite > 0"),
+    (["--target", "soma"], "'soma' is not a target field"),
+    (["--model", "tcn", "--model-option", "depth=2"], "model 'tcn' has no option(s) depth"),
+    (["--model-option", "layers"], "must look like NAME=VALUE"),
+    (["--split", "leave_groups_out:group=worm"], "cannot be split by group 'worm'"),
+    (["--split", "time_segment:train_ms=100,fold=x"], "--split fold must be an integer"),
+], ids=["loss kind", "no loss", "inf pos_weight", "unknown target", "unknown option",
+        "option form", "unknown group", "fold"])
+def test_bad_task_options_are_one_line_cli_errors(tmp_path: Path, args, message) -> None:
+    data = tmp_path / "sp.h5"
+    invoke("simulate", "toy_spikes", "--stimuli", 3, "-o", data)
+    r = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "run"), "--epochs", "1",
+                            *args])
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
 # ------------------------------------------------------------------------------ (b) behaviour
 def test_behaviour_leave_one_individual_out_cli(tmp_path: Path) -> None:
     data, run = tmp_path / "b.h5", tmp_path / "run"
