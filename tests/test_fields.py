@@ -384,9 +384,6 @@ def test_streaming_dataset_of_equals_select_trials(tmp_path: Path) -> None:
     assert other.content_hash() != streamed.content_hash()  # control: other trials differ
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "dataset.py: check_fields does not know the dense outputs' channel count, so a mask of "
-    "'outputs' with other channels is accepted (and fails later in the Assembler)"))
 def test_mask_of_dense_outputs_with_other_channels_is_refused() -> None:
     bad = Field(spec("m", "mask", "binary", channels=("c", "d"), of="outputs"), ones(2, bool))
     try:

@@ -309,9 +309,6 @@ def masked_copies(*, dense: bool) -> tuple[Dataset, Dataset]:
     return make(y), make(wrong)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "training/data.py + normalization.py: a mask field of the dense outputs is ignored when the "
-    "layout is plain (loss and statistics)"))
 def test_masked_dense_outputs_never_enter_training(tmp_path: Path) -> None:
     a, b = masked_copies(dense=True)
     cfg = TrainConfig(model="mlp", hidden=4, seeds=(0,), epochs=2, learning_rate=0.01)
@@ -320,9 +317,6 @@ def test_masked_dense_outputs_never_enter_training(tmp_path: Path) -> None:
     assert ra.best_valid_losses == rb.best_valid_losses
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "normalization.py Normalization.with_fields: values a mask field marks unknown enter a "
-    "continuous field's mean and std"))
 def test_masked_target_values_never_enter_normalization(tmp_path: Path) -> None:
     a, b = masked_copies(dense=False)
     cfg = TrainConfig(model="mlp", hidden=4, seeds=(0,), epochs=2, learning_rate=0.01)

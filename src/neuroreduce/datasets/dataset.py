@@ -102,7 +102,8 @@ class Dataset:
                 raise DatasetError(f"split must be {n} values in {{0, 1, 2}}")
             object.__setattr__(self, "split", split)
         object.__setattr__(
-            self, "fields", check_fields(tuple(self.fields), n_trials=n, n_time=inputs.shape[1])
+            self, "fields", check_fields(tuple(self.fields), n_trials=n, n_time=inputs.shape[1],
+                                         n_outputs=outputs.shape[2])
         )
 
     @property
@@ -166,6 +167,32 @@ class Dataset:
 
     def has_field(self, name: str) -> bool:
         return name in RESERVED_NAMES or any(f.name == name for f in self.fields)
+
+    @property
+    def outputs_incomplete(self) -> bool:
+        """True if some dense outputs are missing (NaN, or a mask field of ``outputs``)."""
+        return any(f.spec.of == "outputs" for f in self.fields) or bool(
+            np.isnan(self.outputs).any()
+        )
+
+    def masked_values(self, name: str, idx: np.ndarray) -> np.ndarray:
+        """Float values of field ``name`` (or ``"outputs"``) for trials ``idx``, NaN wherever
+        they are missing: NaN already, masked by a mask field, or not recorded in the trial's
+        group (per-group availability). For statistics that must see recorded values only."""
+        if name == "outputs":
+            values = self.outputs[idx].astype(np.float64)
+            f = None
+        else:
+            f = self.field(name)
+            values = np.asarray(f.values)[idx].astype(np.float64)
+        for m in self.fields:
+            if m.spec.role == "mask" and m.spec.of == name:
+                values = np.where(np.asarray(m.values)[idx], values, np.nan)
+        if f is not None and f.availability is not None and f.spec.availability_group:
+            groups = np.asarray(self.field(f.spec.availability_group).values)[idx]
+            avail = np.asarray(f.availability, bool)[groups]
+            values = np.where(avail[:, None, :], values, np.nan)
+        return values
 
     def groups(self) -> dict[str, np.ndarray]:
         """Group field name -> int32 id per trial."""

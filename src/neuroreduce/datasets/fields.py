@@ -371,7 +371,7 @@ class Field:
 
 
 def check_fields(
-    fields: Sequence[Field], *, n_trials: int, n_time: int
+    fields: Sequence[Field], *, n_trials: int, n_time: int, n_outputs: int | None = None
 ) -> tuple[Field, ...]:
     """Validate extra fields together: unique names, masks and availability point at real fields.
 
@@ -398,6 +398,11 @@ def check_fields(
                 raise DatasetError(
                     f"mask {s.name!r} is of {s.of!r}, which is not a target or label field "
                     "(only predicted values can be missing)"
+                )
+            if s.of == "outputs" and n_outputs is not None and s.n_channels != n_outputs:
+                raise DatasetError(
+                    f"mask {s.name!r} has {s.n_channels} channels, the dense outputs have "
+                    f"{n_outputs}"
                 )
             if target is not None and target.spec.n_channels != s.n_channels:
                 raise DatasetError(

@@ -261,6 +261,11 @@ class StreamingDataset:
         }
 
     @property
+    def outputs_incomplete(self) -> bool:
+        """True if some dense outputs are missing (NaN, or a mask field of ``outputs``)."""
+        return self.outputs_missing or any(s.of == "outputs" for s in self.extra_specs)
+
+    @property
     def field_specs(self) -> tuple[FieldSpec, ...]:
         """Every field, the dense ``inputs``/``outputs`` first (as ``Dataset.field_specs``)."""
         dense = []

@@ -82,7 +82,8 @@ class IOSpec:
             dataset.input_units,
             dataset.output_units,
             float(dataset.dt_ms),
-            None if layout is None or layout.is_plain else layout,
+            None if layout is None or (layout.is_plain and not dataset.outputs_incomplete)
+            else layout,
         )
 
     @property

@@ -77,7 +77,7 @@ class InMemoryData:
         self._x: dict[str, torch.Tensor] = {}
         self._y: dict[str, torch.Tensor] = {}
         self._idx = _split_indices(dataset)
-        self._plain = layout is None or (layout.is_plain and not np.isnan(dataset.outputs).any())
+        self._plain = layout is None or (layout.is_plain and not dataset.outputs_incomplete)
         if self._plain:
             for split, idx in self._idx.items():
                 self._x[split] = torch.from_numpy(
@@ -148,7 +148,7 @@ class StreamingData:
         self._source = source
         self._norm = normalization
         self._idx = _split_indices(source)
-        self._plain = layout is None or (layout.is_plain and not source.outputs_missing)
+        self._plain = layout is None or (layout.is_plain and not source.outputs_incomplete)
         self._assembler = None if self._plain else Assembler(layout, normalization, source)
         self._n_out = len(source.output_names) if self._plain else self._assembler.n_outputs
         self._trial_bytes = source.n_time * (len(source.input_names) + self._n_out) * 4
@@ -218,7 +218,7 @@ def fit_normalization(
     idx = dataset.indices("train")
     if idx.size == 0:
         raise DatasetError("cannot fit a normalisation on zero trials; assign training trials")
-    if dataset.outputs_missing:  # NaN-aware statistics need the values, not running moments
+    if dataset.outputs_incomplete:  # NaN-aware statistics need values, not running moments
         norm = Normalization.fit(dataset.dataset_of(idx), trials=np.arange(idx.size))
     else:
         m_in, m_out = dataset.moments(idx)

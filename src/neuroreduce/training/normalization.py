@@ -93,16 +93,16 @@ class Normalization:
         if idx.size == 0:
             raise DatasetError("cannot fit a normalisation on zero trials; assign training trials")
         in_mean, in_std = _stats(dataset.inputs[idx])
-        out_mean, out_std = _stats(dataset.outputs[idx])
+        out_mean, out_std = _stats(dataset.masked_values("outputs", idx)
+                                   if any(f.spec.of == "outputs" for f in dataset.fields)
+                                   else dataset.outputs[idx])
         return cls(in_mean, in_std, out_mean, out_std)
 
     def with_fields(self, dataset: Dataset, names: Sequence[str], idx: np.ndarray) -> Normalization:
         """This normalisation plus statistics of continuous fields ``names`` over trials ``idx``."""
         from dataclasses import replace
 
-        stats = tuple(
-            (n, *_stats(np.asarray(dataset.field(n).values)[idx])) for n in names
-        )
+        stats = tuple((n, *_stats(dataset.masked_values(n, idx))) for n in names)
         return replace(self, field_stats=stats)
 
     def _field(self, name: str) -> tuple[np.ndarray, np.ndarray]:
