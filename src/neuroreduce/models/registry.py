@@ -36,6 +36,10 @@ class Family:
         build_ensemble: Optional fast path ``(config, *, seeds, n_inputs, n_outputs, engine)
             -> ensemble``; without it, seeds are trained as a
             :class:`~neuroreduce.models.module_ensemble.ModuleEnsemble`.
+        fit: For non-gradient baselines (ridge ARX, SVM, GLM, ...): ``fit(config, *, train,
+            valid, layout, seed) -> nn.Module`` fits one member in closed form on the
+            assembled training split (normalised units); ``build`` then only gives the
+            module's shape (to load saved weights). ``None``: trained by gradient descent.
     """
 
     name: str
@@ -43,6 +47,7 @@ class Family:
     config: type
     build: Callable[..., nn.Module]
     build_ensemble: Callable[..., Any] | None = None
+    fit: Callable[..., nn.Module] | None = None
 
 
 @dataclass(frozen=True)

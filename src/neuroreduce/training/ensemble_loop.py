@@ -25,6 +25,7 @@ from neuroreduce.models.registry import ModelSpec
 from neuroreduce.models.warmup import WarmupEnsemble
 from neuroreduce.training import checkpoint as ckpt
 from neuroreduce.training import loop as parts
+from neuroreduce.training.assemble import Assembled
 from neuroreduce.training.checkpoint import HistoryRow
 from neuroreduce.training.config import TrainConfig
 from neuroreduce.training.data import TrainingData
@@ -255,6 +256,46 @@ class EnsembleLoop:
             if self.plateau_wait[g] >= cfg.plateau_patience:
                 self.lr_scale[g] *= cfg.plateau_factor
                 self.plateau_wait[g] = 0
+
+    def whole_split(self, split: str) -> Assembled:
+        """Every trial of ``split`` as one :class:`Assembled` (for closed-form fits)."""
+        pieces = list(self.data.chunks(split, 1 << 30))
+        names = {n for p in pieces for n in p.masks}
+        return Assembled(
+            torch.cat([p.x for p in pieces]),
+            {k: torch.cat([p.targets[k] for p in pieces]) for k in pieces[0].targets},
+            {
+                k: torch.cat([p.masks.get(k, torch.ones_like(p.targets[k], dtype=torch.bool))
+                              for p in pieces])
+                for k in names
+            },
+        )
+
+    def fit_members(self, fit: Any, family_config: Any, layout: TaskLayout) -> EpochReport:
+        """Non-gradient families: fit every member on the train split at once (epoch 1).
+
+        ``fit(config, *, train, valid, layout, seed) -> nn.Module`` returns a lone member with
+        its fitted weights (valid may be used to choose a regularisation strength); losses are
+        then computed and recorded as for a trained epoch, and every member is done.
+        """
+        train, valid = self.whole_split("train"), self.whole_split("valid")
+        states = [
+            fit(family_config, train=train, valid=valid, layout=layout, seed=seed).state_dict()
+            for seed in self.config.seeds
+        ]
+        target = self.model.ensemble if isinstance(self.model, WarmupEnsemble) else self.model
+        target.load_member_state_dicts(states)
+        self.epoch = 1
+        train_l, _ = self._evaluate("train")
+        valid_l, terms = self._evaluate("valid")
+        for k, seed in enumerate(self.config.seeds):
+            per = tuple((n, v[k]) for n, v in terms.items()) if len(terms) > 1 else ()
+            self.history.append(HistoryRow(1, k, seed, train_l[k], valid_l[k], per))
+        self.best_loss, self.best_epoch = list(valid_l), [1] * len(valid_l)
+        self.done = [True] * len(valid_l)
+        self._copy_members(list(range(len(valid_l))), to_best=True)
+        return EpochReport(1, self.config.epochs, tuple(train_l), tuple(valid_l),
+                           tuple(valid_l), tuple(self.done))
 
     @property
     def finished(self) -> bool:

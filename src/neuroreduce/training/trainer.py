@@ -27,7 +27,7 @@ import torch
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.datasets.streaming import StreamingDataset
 from neuroreduce.errors import CheckpointError, ConfigError
-from neuroreduce.models.registry import ModelSpec
+from neuroreduce.models.registry import ModelSpec, get_family
 from neuroreduce.training import checkpoint as ckpt
 from neuroreduce.training.assemble import rest_input
 from neuroreduce.training.checkpoint import HistoryRow, IOSpec
@@ -210,8 +210,12 @@ def train(
         if loop.finished:  # nothing left to train: rewrite the outputs for this config
             loop.save(run_dir)
         with progress_bar(progress, config, loop.epoch) as advance:
+            family = get_family(config.model)
             while not loop.finished:
-                report = loop.run_epoch()
+                if family.fit is not None:  # non-gradient baseline: one closed-form fit
+                    report = loop.fit_members(family.fit, spec.config, layout)
+                else:
+                    report = loop.run_epoch()
                 if loop.finished or loop.epoch % config.checkpoint_every == 0:
                     loop.save(run_dir)
                 advance(report)
