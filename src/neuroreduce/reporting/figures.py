@@ -108,6 +108,25 @@ def plot_loss_curves(
         best_epochs: Each member's best-validation epoch, marked with dots.
     """
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    draw_loss_curves(ax, epochs=epochs, train_loss=train_loss, valid_loss=valid_loss,
+                     best_epochs=best_epochs, loss_name=loss_name)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def draw_loss_curves(
+    ax: plt.Axes,
+    *,
+    epochs: np.ndarray,
+    train_loss: np.ndarray,
+    valid_loss: np.ndarray,
+    best_epochs: Sequence[int] | None = None,
+    loss_name: str = "loss",
+    ylabel: str | None = None,
+) -> None:
+    """Draw :func:`plot_loss_curves`' content on ``ax`` (y label default: normalised outputs)."""
     for loss, color, label in ((train_loss, "tab:blue", "training"),
                                (valid_loss, "tab:red", "validation")):
         ax.plot(epochs, np.nanmean(loss, axis=0), color=color, lw=1.4, label=f"{label} (seed mean)")
@@ -122,11 +141,50 @@ def plot_loss_curves(
                        label="best validation epoch")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{loss_name} (normalised outputs)")
+    ax.set_ylabel(ylabel or f"{loss_name} (normalised outputs)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, frameon=False)
+
+
+def plot_loss_terms(
+    path: str | Path,
+    *,
+    epochs: np.ndarray,
+    train_loss: np.ndarray,
+    valid_loss: np.ndarray,
+    best_epochs: Sequence[int] | None = None,
+    terms: dict[str, np.ndarray] | None = None,
+    title: str = "",
+) -> Path:
+    """The objective's total loss (as :func:`plot_loss_curves`) and, beside it, each term's
+    validation loss (seed mean line, seed min-max band).
+
+    Args:
+        terms: Term (field) name -> validation loss ``[member, epoch]``; none: one panel.
+    """
+    terms = terms or {}
+    fig, axes = plt.subplots(1, 2 if terms else 1, figsize=(11.5 if terms else 6.4, 3.8),
+                             squeeze=False)
+    draw_loss_curves(axes[0, 0], epochs=epochs, train_loss=train_loss, valid_loss=valid_loss,
+                     best_epochs=best_epochs, ylabel="objective (sum of weighted terms)")
+    axes[0, 0].set_title("total", fontsize=9)
+    if terms:
+        ax = axes[0, 1]
+        colors = plt.get_cmap("tab10").colors
+        for k, (name, loss) in enumerate(terms.items()):
+            color = colors[k % len(colors)]
+            ax.plot(epochs, np.nanmean(loss, axis=0), color=color, lw=1.4, label=name)
+            if loss.shape[0] > 1:
+                ax.fill_between(epochs, np.nanmin(loss, axis=0), np.nanmax(loss, axis=0),
+                                color=color, alpha=0.2, lw=0)
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation loss of the term")
+        ax.set_title("validation loss per term (seed mean, band = seed min-max)", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, frameon=False, title="field", title_fontsize=8)
     if title:
-        ax.set_title(title, fontsize=10)
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, Path(path))
 

@@ -100,6 +100,10 @@ def make_report(
             results = None
     if results is None:
         results = pipeline.evaluate(run_dir, dataset_path=dataset_path)
+    if run.io.layout is not None:  # a typed task: figures chosen per field kind
+        from neuroreduce.reporting.typed_report import make_typed_report
+
+        return make_typed_report(run_dir, run, dataset, results, n_trials_shown=n_trials_shown)
 
     out = run_dir / REPORT_DIR
     fig_dir = out / "figures"
