@@ -214,6 +214,15 @@ def scenarios() -> None:
         table.add_row(name, ", ".join(s.inputs), ", ".join(s.outputs), f"{s.duration_ms:g}",
                       s.description)
     out.print(table)
+    from neuroreduce.simulators.toy_tasks import TASK_GENERATORS
+
+    typed = Table(title="typed task generators (same use: neuroreduce simulate NAME; see "
+                        "`neuroreduce fields FILE`)")
+    for col in ("name", "dt (ms)", "description"):
+        typed.add_column(col)
+    for name, gen in sorted(TASK_GENERATORS.items()):
+        typed.add_row(name, f"{gen.default_dt_ms:g}", gen.description)
+    out.print(typed)
 
 
 # ---------------------------------------------------------------- command groups in own modules
@@ -227,6 +236,9 @@ app.add_typer(experiment_app, name="experiment")
 from neuroreduce.cli_sweep import sweep as _sweep_cmd  # noqa: E402
 
 app.command("sweep")(_sweep_cmd)
+from neuroreduce.cli_info import info_app  # noqa: E402
+
+app.add_typer(info_app)  # models, metrics, fields: top-level commands
 
 
 if __name__ == "__main__":  # pragma: no cover
