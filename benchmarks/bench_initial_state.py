@@ -54,20 +54,26 @@ def main() -> None:
         result = train(ds, cfg, folder, progress=False)
         seconds = time.perf_counter() - t0
         p = predict(result, ds.inputs[test])
+        first_sample = _rmse(y, p, slice(0, 1))
+        peak = np.abs(p[:, :, :early] - y[None, :, :early]).max(axis=(1, 2, 3))
         rows.append((label, _rmse(y, p, slice(None)), _rmse(y, p, slice(0, early)),
-                     _rmse(y, p, slice(early, None)), seconds))
+                     _rmse(y, p, slice(early, None)), seconds, first_sample, peak))
 
     print(f"{args.model.upper()}-{args.hidden} x {args.seeds} seeds, {args.epochs} epochs, "
           f"{args.dataset.name}: free-running test RMSE ({ds.output_units}), mean ± std")
     print(f"{'':<18}{'whole trial':>20}{f'first {args.early_ms:g} ms':>20}"
           f"{'after':>20}{'train s':>10}")
-    for label, whole, first, rest, seconds in rows:
+    for label, whole, first, rest, seconds, _, _ in rows:
         cells = [f"{v.mean():.4f} ± {v.std(ddof=1) if v.size > 1 else 0:.4f}"
                  for v in (whole, first, rest)]
         print(f"{label:<18}{cells[0]:>20}{cells[1]:>20}{cells[2]:>20}{seconds:>10.0f}")
+    print(f"{'':<18}{'sample t=0 RMSE':>20}{f'max |err| {args.early_ms:g} ms':>20}")
+    for label, *_, first_sample, peak in rows:
+        print(f"{label:<18}{first_sample.mean():>20.4f}{peak.mean():>20.4f}")
     (z, w) = rows
     print(f"ratio warm-up / zero: whole {w[1].mean() / z[1].mean():.3f}, first "
-          f"{w[2].mean() / z[2].mean():.3f}, after {w[3].mean() / z[3].mean():.3f}")
+          f"{w[2].mean() / z[2].mean():.3f}, after {w[3].mean() / z[3].mean():.3f}, sample t=0 "
+          f"{w[5].mean() / z[5].mean():.3f}, max |err| early {w[6].mean() / z[6].mean():.3f}")
 
 
 if __name__ == "__main__":
