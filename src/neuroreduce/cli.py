@@ -93,6 +93,7 @@ def train(
     target: Annotated[list[str] | None, typer.Option(help="Field to predict (repeatable; default: every target and label field).")] = None,
     split: Annotated[str | None, typer.Option(help="Split strategy STRATEGY[:OPTION=VALUE,...], e.g. leave_groups_out:group=worm,fold=0.")] = None,
     patience: Annotated[int | None, typer.Option(help="Early-stopping patience in epochs (default: off).")] = None,
+    train_option: Annotated[list[str] | None, typer.Option(help="Any other training setting NAME=VALUE (repeatable): optimizer, weight_decay, schedule, clip_norm, window_ms, burn_in_ms, warmup_ms, teacher_forcing_interval, ...")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in the same folder.")] = True,
     stream: Annotated[bool, typer.Option(help="Stream minibatches from the file (datasets larger than memory).")] = False,
 ) -> None:
@@ -109,7 +110,8 @@ def train(
                          model_options=tuple(parse_assignments(model_option,
                                                                "--model-option").items()),
                          objective=parse_objective(objective),
-                         targets=tuple(target) if target else None, split=parse_split(split))
+                         targets=tuple(target) if target else None, split=parse_split(split),
+                         **_train_options(train_option))
     result = train_from_file(dataset, config, output, resume=resume, progress=True,
                              stream=stream)
     ours = count_parameters(result.model.member(0))
@@ -117,6 +119,25 @@ def train(
     out.print(f"trained {model.upper()}-{hidden} x {seeds} seeds -> {output}\n"
               f"parameters per seed: {ours}{_keras_note(model, result, hidden)}; "
               f"best validation epoch per seed: {best}")
+
+
+def _train_options(items: list[str] | None) -> dict[str, Any]:
+    """``--train-option`` values, checked against the TrainConfig fields they may set."""
+    from dataclasses import fields
+
+    from neuroreduce.cli_options import parse_assignments
+    from neuroreduce.errors import ConfigError
+    from neuroreduce.training import TrainConfig
+
+    options = parse_assignments(items, "--train-option")
+    own = {"model", "hidden", "seeds", "epochs", "batch_size", "learning_rate", "loss",
+           "early_stopping_patience", "model_options", "objective", "targets", "split"}
+    allowed = [f.name for f in fields(TrainConfig) if f.name not in own]
+    for key in options:
+        if key not in allowed:
+            raise ConfigError(f"--train-option {key!r} is not a setting it can change; use one "
+                              f"of {', '.join(allowed)} (the others have their own options)")
+    return options
 
 
 def _keras_note(model: str, result: Any, hidden: int) -> str:
