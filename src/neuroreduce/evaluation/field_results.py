@@ -52,7 +52,7 @@ def _stats(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def _truth_and_mask(dataset: Dataset, head: Head, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def truth_and_mask(dataset: Dataset, head: Head, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """True values of ``head``'s field for trials ``idx`` and the mask of values that count."""
     f = None if head.field == "outputs" else dataset.field(head.field)
     y = dataset.outputs[idx] if f is None else np.asarray(f.values)[idx]
@@ -95,7 +95,7 @@ def score_field(
         idx: Trial indices.
         metrics: Registered metric names of the field's kind.
     """
-    y, mask = _truth_and_mask(dataset, head, idx)
+    y, mask = truth_and_mask(dataset, head, idx)
     out: dict[str, Any] = {"n_trials": int(idx.size)}
     for name in metrics:
         info = get_metric_info(name)

@@ -16,7 +16,7 @@ import numpy as np
 
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.errors import CheckpointError
-from neuroreduce.evaluation.field_results import _truth_and_mask
+from neuroreduce.evaluation.field_results import truth_and_mask
 from neuroreduce.reporting import field_figures, figures
 from neuroreduce.reporting.field_figures import FieldView, FigureRef, InputView
 from neuroreduce.reporting.field_tables import results_tables
@@ -83,7 +83,7 @@ def _input_views(dataset: Dataset, layout: TaskLayout, trial: int, trial_label: 
 def _field_view(dataset: Dataset, head: Any, pred: np.ndarray, idx: np.ndarray,
                 trial_labels: tuple[str, ...], seeds: tuple[int, ...], n_shown: int, split: str,
                 label: str) -> FieldView:
-    truth, mask = _truth_and_mask(dataset, head, idx)
+    truth, mask = truth_and_mask(dataset, head, idx)
     classes = () if head.field == "outputs" else dataset.field(head.field).spec.classes
     return FieldView(
         head=head, units=_units(dataset, head.field), classes=classes,
