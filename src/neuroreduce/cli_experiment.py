@@ -87,8 +87,10 @@ def _count(spec: Any) -> str:
     members = spec.include if spec.is_suite else (spec,)
     cells = sum(len(m.cells) for m in members)
     models = sum(len(m.cells) * len(m.seeds) for m in members)
+    folds = sum(not c.resolved for m in members for c in m.cells)
     return f"{cells} cells, {models} trained models" + (
-        f" in {len(members)} experiments" if spec.is_suite else "")
+        f" in {len(members)} experiments" if spec.is_suite else "") + (
+        f" ({folds} with a split: one cell per fold once the data are built)" if folds else "")
 
 
 def _show_one(spec: Any, out_dir: Path) -> None:
@@ -108,18 +110,41 @@ def _show_one(spec: Any, out_dir: Path) -> None:
             "grid" if any(c.dataset == name for c in spec.cells) else "unused")
         data.add_row(name, role, json.dumps(table, sort_keys=True), f"{path.name} ({state})")
     out.print(data)
+    spec = _cached_folds(spec, out_dir)
+    split = any(c.config.split is not None for c in spec.cells)
     cells = Table(title=f"cells ({len(spec.cells)})")
     cells.add_column("key", no_wrap=True, min_width=max([len(c.key) for c in spec.cells] + [3]))
-    for col in ("inputs", "lr", "batch", "epochs", "patience"):
+    for col in ("inputs", "lr", "batch", "epochs", "patience", *(["split"] if split else [])):
         cells.add_column(col)
     cells.add_column("status", no_wrap=True, min_width=8)
     for c in spec.cells:
         done = (out_dir / "cells" / c.folder / "cell.json").is_file()
         cfg = c.config
+        how = ("" if cfg.split is None else f"fold {c.fold}" if c.fold is not None
+               else cfg.split.strategy if c.resolved else "every fold")
         cells.add_row(c.key, ", ".join(c.inputs) if c.inputs else "all",
                       f"{cfg.effective_learning_rate:g}", str(cfg.batch_size), str(cfg.epochs),
-                      str(cfg.early_stopping_patience or "-"), "finished" if done else "pending")
+                      str(cfg.early_stopping_patience or "-"), *([how] if split else []),
+                      "finished" if done else "pending")
     out.print(cells)
+
+
+def _cached_folds(spec: Any, out_dir: Path) -> Any:
+    """``spec`` with its fold templates expanded where the dataset file is already built."""
+    from neuroreduce.datasets.io import load_dataset
+    from neuroreduce.experiments.datasets import dataset_path
+    from neuroreduce.experiments.runner import fold_counts, with_folds
+
+    counts = {}
+    for name in dict.fromkeys(c.dataset for c in spec.cells if not c.resolved):
+        path = dataset_path(spec.datasets[name], out_dir / spec.data_dir)
+        if path.is_file():
+            counts.update({(name, k): n for k, n in
+                           (fold_counts(spec, name, load_dataset(path)) or {}).items()})
+    ready = [c for c in spec.cells if c.resolved or any(k[0] == c.dataset for k in counts)]
+    if len(ready) < len(spec.cells):
+        return spec
+    return with_folds(spec, counts)
 
 
 def _print_results(out_dir: Path) -> None:
@@ -144,26 +169,68 @@ def _experiment_folders(folder: Path) -> list[Path]:
 
 def _results_table(data: dict[str, Any], folder: Path) -> None:
     cols = data["columns"]
-    metrics = [c[len("test_"):-len("_mean")] for c in cols
+    typed = {s["column"]: s for s in data.get("scores") or []}
+    plain = [c for c in cols if c[: -len("_mean")] not in typed and c[: -len("_std")] not in typed]
+    metrics = [c[len("test_"):-len("_mean")] for c in plain
                if c.startswith("test_") and c.endswith("_mean")]
-    extra = sorted({c.rsplit("_", 2)[0] for c in cols if c.endswith("_rmse_mean")}
+    extra = sorted({c.rsplit("_", 2)[0] for c in plain if c.endswith("_rmse_mean")}
                    - {"train", "valid", "test"})
+    shown = [name for name, s in typed.items() if s["where"] == "test"]
+    study_cols = _study_columns(folder)
     table = Table(title=f"{data['experiment']}: mean ± std over seeds ({folder})")
     width = max([len(r["key"]) for r in data["rows"]] + [4])
     table.add_column("cell", no_wrap=True, min_width=width)
-    for col in ("params (paper)", "valid rmse", *[f"test {m}" for m in metrics],
-                *[f"{e} rmse" for e in extra], "best epoch", "train s"):
+    for col in ("params (paper)" if study_cols else "params",
+                *(["valid rmse"] if "valid_rmse_mean" in plain else []),
+                *[f"test {m}" for m in metrics], *[f"{e} rmse" for e in extra],
+                *[f"test {typed[n]['field']} {typed[n]['metric']}" for n in shown],
+                "best epoch", "train s"):
         table.add_column(col, justify="right")
     for row in data["rows"]:
         if row["status"] != "ok":
             table.add_row(row["key"], *["-"] * (len(table.columns) - 2), row["status"])
             continue
+        paper = [str(row.get(c)) for c in study_cols if row.get(c) is not None]
         table.add_row(
-            row["key"], f"{row['n_parameters']} ({row['keras_parameters']})",
-            _ms(row, "valid_rmse"), *[_ms(row, f"test_{m}") for m in metrics],
-            *[_ms(row, f"{e}_rmse") for e in extra],
-            f"{row['best_epoch_mean']:.0f}", f"{row['wall_train_s']:.1f}")
+            row["key"], f"{row.get('n_parameters')}" + (f" ({', '.join(paper)})" if paper else ""),
+            *([_ms(row, "valid_rmse")] if "valid_rmse_mean" in plain else []),
+            *[_ms(row, f"test_{m}") for m in metrics], *[_ms(row, f"{e}_rmse") for e in extra],
+            *[_ms(row, n) for n in shown],
+            _num(row.get("best_epoch_mean"), ".0f"), _num(row.get("wall_train_s"), ".1f"))
     out.print(table)
+    if data.get("folds"):
+        _folds_table(data["folds"], data["experiment"])
+
+
+def _folds_table(folds: list[dict[str, Any]], name: str) -> None:
+    """Cells trained on several folds: each test score per fold and mean ± std over folds."""
+    cols = list(dict.fromkeys(c for g in folds for c in g["columns"] if c.startswith("test_")))
+    table = Table(title=f"{name}: folds (test, mean over seeds per fold; mean ± std over folds)")
+    table.add_column("cell", no_wrap=True)
+    table.add_column("folds", justify="right")
+    for c in cols:
+        table.add_column(c.replace("_", " "), justify="right")
+    for g in folds:
+        cells = []
+        for c in cols:
+            st = g["columns"].get(c)
+            cells.append("-" if st is None else f"{st['mean']:.3g} ± {st['std']:.2g} ("
+                         + ", ".join(_num(v, ".3g") for v in st["per_fold"]) + ")")
+        table.add_row(g["key"], f"{g['n_finished']}/{len(g['folds'])}", *cells)
+    out.print(table)
+
+
+def _study_columns(folder: Path) -> tuple[str, ...]:
+    """The per-cell fields of the study the experiment folder names (none without one)."""
+    from neuroreduce.studies.registry import field_names, study_of
+
+    path = folder / "resolved.json"
+    study = study_of(json.loads(path.read_text())) if path.is_file() else None
+    return tuple(field_names(study)) if study is not None else ()
+
+
+def _num(value: Any, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
 
 
 def _ms(row: dict[str, Any], prefix: str) -> str:

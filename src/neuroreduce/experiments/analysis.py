@@ -13,9 +13,16 @@ JSON file per analysis into ``<exp_dir>/analysis/``:
 ``ood.json``                 out-of-distribution (extra datasets) vs test RMSE per cell
 ``attribution.json``         integrated-gradient input x output importance per cell
 ``speed.json``               simulator vs surrogate seconds per simulated second
-``conclusions.json``         generated paragraphs (see :mod:`.conclusions`)
-``analysis.json``            the spec, what ran, wall times
+``typed_scores.json``        typed-task cells: scores per field and split, folds' mean ± std
+                             (:mod:`.typed_scores`)
+``conclusions.json``         generated paragraphs (see :mod:`.conclusions`; typed cells and
+                             their folds get their own paragraphs)
+``analysis.json``            the spec, what ran, wall times, analyses skipped for typed cells
 ===========================  =================================================================
+
+The analyses of continuous outputs (error vs size, the study's, ablation, OOD, attribution,
+speed) read only the schema-v1 cells (dense inputs -> continuous outputs); typed cells are
+listed in ``analysis.json`` under ``skipped_for_typed_cells`` and scored in ``typed_scores``.
 """
 
 from __future__ import annotations
@@ -276,7 +283,12 @@ def run_analyses(exp_dir: Path, spec: AnalysisSpec, *, progress: bool = True) ->
         CheckpointError: if the folder holds no finished cells or its files are corrupt.
     """
     from neuroreduce.errors import CheckpointError
-    from neuroreduce.experiments.conclusions import write_conclusions
+    from neuroreduce.experiments.conclusions import conclusions
+    from neuroreduce.experiments.typed_scores import (
+        CONTINUOUS_ONLY,
+        typed_paragraphs,
+        typed_scores,
+    )
     from neuroreduce.studies.registry import field_names, study_of
 
     exp_dir = Path(exp_dir)
@@ -299,11 +311,14 @@ def run_analyses(exp_dir: Path, spec: AnalysisSpec, *, progress: bool = True) ->
             write_json_atomic(out / f"{name}.json", result)
             timings[name] = time.perf_counter() - t0
 
-    step("error_vs_size", lambda: {
-        "split": "test", "metric": "nrmse", "tolerance": spec.size_tolerance,
-        "datasets": {d: error_vs_size(p, tolerance=spec.size_tolerance)
-                     for d, p in size_points(cells).items()}})
-    for extra in study.analyses if study is not None else ():
+    typed = [c for c in cells if c.typed]
+    cells = [c for c in cells if not c.typed]  # the analyses below need continuous outputs
+    if cells:
+        step("error_vs_size", lambda: {
+            "split": "test", "metric": "nrmse", "tolerance": spec.size_tolerance,
+            "datasets": {d: error_vs_size(p, tolerance=spec.size_tolerance)
+                         for d, p in size_points(cells).items()}})
+    for extra in study.analyses if study is not None and cells else ():
         ctx = StudyContext(cells=cells, analyses=dict(results), resolved=resolved,
                            table=resolved.get("paper"), tolerance=spec.size_tolerance)
         step(extra.name, lambda extra=extra, ctx=ctx: extra.run(ctx))
@@ -311,15 +326,23 @@ def run_analyses(exp_dir: Path, spec: AnalysisSpec, *, progress: bool = True) ->
         step("ablation", lambda: ablation(cells))
     if any(c.extra for c in cells):
         step("ood", lambda: ood(cells))
-    if spec.attribution:
+    if spec.attribution and cells:
         step("attribution", lambda: attribution(exp_dir, cells, spec, log=log))
-    if spec.speed:
+    if spec.speed and cells:
         step("speed", lambda: speed(exp_dir, cells, spec, log=log))
+    if typed:
+        step("typed_scores", lambda: typed_scores(typed, resolved))
     t0 = time.perf_counter()
-    write_conclusions(exp_dir, cells, results, resolved=resolved, spec=spec, study=study)
+    paragraphs = conclusions(cells, results, resolved=resolved, tolerance=spec.size_tolerance,
+                             study=study) + typed_paragraphs(results.get("typed_scores", {}))
+    write_json_atomic(out / "conclusions.json", {"paragraphs": paragraphs})
     timings["conclusions"] = time.perf_counter() - t0
-    write_json_atomic(out / "analysis.json", {"spec": spec.to_dict(), "ran": sorted(results),
-                                              "wall_s": timings, "n_cells": len(cells)})
+    meta = {"spec": spec.to_dict(), "ran": sorted(results), "wall_s": timings,
+            "n_cells": len(cells) + len(typed)}
+    if typed:  # scored in typed_scores instead
+        meta["typed_cells"] = [c.key for c in typed]
+        meta["skipped_for_typed_cells"] = dict(CONTINUOUS_ONLY)
+    write_json_atomic(out / "analysis.json", meta)
 
 
 def _logger(progress: bool) -> Any:

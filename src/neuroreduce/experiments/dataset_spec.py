@@ -28,21 +28,14 @@ TRAIN_FRACTIONS: tuple[float, float, float] = (0.5, 0.25, 0.25)
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _SIMULATION_KEYS = (
-    "scenario",
-    "stimuli",
-    "dt_out_ms",
-    "seed",
-    "parameter_set",
-    "reader",
-    "dt_ms",
-    "ablated",
-    "families",
-    "amplitude_na",
-    "stimulus_dt_ms",
-    "mix",
+    "scenario", "stimuli", "dt_out_ms", "seed", "parameter_set", "reader", "dt_ms", "ablated",
+    "families", "amplitude_na", "stimulus_dt_ms", "mix",
 )
 #: Keys of a ``[datasets.<name>]`` table.
 DATASET_KEYS: tuple[str, ...] = (*_SIMULATION_KEYS, "role", "test_for", "path")
+#: Keys of a dataset built by a typed-task generator (``scenario`` names one of
+#: :data:`neuroreduce.simulators.toy_tasks.TASK_GENERATORS`).
+GENERATOR_KEYS: tuple[str, ...] = ("scenario", "stimuli", "dt_out_ms", "seed", "role", "test_for")
 #: Keys of one ``mix`` group.
 MIX_KEYS: tuple[str, ...] = ("name", "inputs", "stimuli", "families", "amplitude_na")
 
@@ -95,6 +88,10 @@ class DatasetSpec:
             evaluates (e.g. the spiking-model OOD set only for cells trained on spiking data);
             ``None``: every cell it fits. Not part of :meth:`spec_hash` (it does not change
             the data).
+        generator: A typed-task generator (:data:`~neuroreduce.simulators.toy_tasks.
+            TASK_GENERATORS`, e.g. ``"toy_spikes"``) that builds the whole dataset (its own
+            stimuli, typed fields and split), written ``scenario = "toy_spikes"`` in the file;
+            ``scenario`` is then ``None``.
     """
 
     name: str
@@ -113,6 +110,7 @@ class DatasetSpec:
     role: str = "train"
     path: str | None = None
     test_for: tuple[str, ...] | None = None
+    generator: str | None = None
 
     @classmethod
     def from_dict(
@@ -155,9 +153,15 @@ class DatasetSpec:
             return cls(name=name, role=role, path=str(resolved), test_for=test_for)
         if "scenario" not in table:
             raise ConfigError(f"{where} needs 'scenario' (to simulate) or 'path' (to load a file)")
-        from neuroreduce.scenarios import get_scenario
+        from neuroreduce.scenarios import get_scenario, list_scenarios
+        from neuroreduce.simulators.toy_tasks import TASK_GENERATORS
 
-        scenario = get_scenario(_text(table["scenario"], f"{where} scenario"))
+        which = _text(table["scenario"], f"{where} scenario")
+        if which in TASK_GENERATORS and which not in list_scenarios():
+            return cls._generated(name, which, table, where, role=role, test_for=test_for)
+        if which not in list_scenarios():
+            raise unknown_name_error("scenario", which, [*list_scenarios(), *TASK_GENERATORS])
+        scenario = get_scenario(which)
         families = _families(table.get("families"), f"{where} families")
         amplitude = _amplitude(table.get("amplitude_na"), f"{where} amplitude_na")
         mix = _mix(table.get("mix"), scenario.inputs, where) if "mix" in table else ()
@@ -194,6 +198,28 @@ class DatasetSpec:
         )
         spec._check_simulator(where)
         return spec
+
+    @classmethod
+    def _generated(cls, name: str, generator: str, table: Mapping[str, Any], where: str, *,
+                   role: str, test_for: tuple[str, ...] | None) -> DatasetSpec:
+        """Dataset ``name`` built by the typed-task generator ``generator`` (keys
+        :data:`GENERATOR_KEYS`)."""
+        from neuroreduce.simulators.toy_tasks import get_task_generator
+
+        for key in table:
+            if key not in GENERATOR_KEYS:
+                raise ConfigError(f"{where}: key {key!r} does not apply to task generator "
+                                  f"{generator!r}; allowed keys: {', '.join(GENERATOR_KEYS)}")
+        gen = get_task_generator(generator)
+        stimuli = _int(table.get("stimuli", 40), f"{where} stimuli", minimum=1)
+        if role == "train" and stimuli < 3:
+            raise ConfigError(f"{where} stimuli: a train dataset needs >= 3 trials (one per split)")
+        return cls(
+            name=name, stimuli=stimuli,
+            dt_out_ms=_positive(table.get("dt_out_ms", gen.default_dt_ms), f"{where} dt_out_ms"),
+            seed=_int(table.get("seed", 0), f"{where} seed", minimum=0),
+            role=role, test_for=test_for, generator=generator,
+        )
 
     def _check_simulator(self, where: str) -> None:
         from neuroreduce.scenarios import get_scenario
@@ -235,6 +261,9 @@ class DatasetSpec:
         extra = {} if self.test_for is None else {"test_for": list(self.test_for)}
         if self.path is not None:
             return {"path": self.path, "role": self.role, **extra}
+        if self.generator is not None:
+            return {"scenario": self.generator, "stimuli": self.stimuli,
+                    "dt_out_ms": self.dt_out_ms, "seed": self.seed, "role": self.role, **extra}
         out: dict[str, Any] = {
             "scenario": self.scenario,
             "dt_out_ms": self.dt_out_ms,
@@ -270,7 +299,8 @@ class DatasetSpec:
         fingerprint from its registry entry (for C. elegans the c302 build key: parameter set,
         reader and its revision, integration step, stimulated cells, c302/NEURON/pyNeuroML/cect
         versions; for the toy its full provenance). A ``path`` dataset hashes the file's stored
-        content hash.
+        content hash; a task-generator dataset hashes its keys, the generator's name and the
+        SHA-256 of the generator's source file (an edit there rebuilds the cached file).
 
         Raises:
             DatasetError: if a ``path`` dataset's file is missing or not a dataset.
@@ -279,6 +309,12 @@ class DatasetSpec:
             payload: dict[str, Any] = {
                 "path_content_hash": stored_content_hash(self.path),
                 "role": self.role,
+            }
+        elif self.generator is not None:
+            payload = {
+                "spec": {k: v for k, v in self.to_dict().items() if k != "test_for"},
+                "generator": _generator_fingerprint(self.generator),
+                "generation": GENERATION_VERSION,
             }
         else:
             payload = {
@@ -307,6 +343,19 @@ def _scenario_fingerprint(name: str) -> dict[str, Any]:
         "ablated": list(sc.ablated),
         "simulator": sc.simulator,
     }
+
+
+def _generator_fingerprint(name: str) -> dict[str, Any]:
+    import inspect
+
+    from neuroreduce.simulators.toy_tasks import get_task_generator
+
+    make = get_task_generator(name).make
+    try:
+        source = Path(inspect.getsourcefile(make) or "").read_bytes()
+    except (OSError, TypeError):
+        source = getattr(make, "__qualname__", name).encode()
+    return {"name": name, "source_sha256": hashlib.sha256(source).hexdigest()}
 
 
 def _simulator_fingerprint(spec: DatasetSpec) -> dict[str, Any]:
@@ -438,6 +487,3 @@ def stored_content_hash(path: str | Path) -> str:
     except (OSError, KeyError):
         raise DatasetError(f"{source} is not a neuroreduce dataset file; import it first") from None
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-# --------------------------------------------------------------------------- internals

@@ -27,6 +27,18 @@ that share a ``data_dir`` share datasets. ::
     [datasets.paper]                    # an existing file instead of a simulation
     path = "data/paper_fcm.h5"
 
+    [datasets.spikes]                   # a typed task: events in, voltage + spikes out
+    scenario = "toy_spikes"             # a task generator (simulators/toy_tasks.py)
+    stimuli = 24
+    dt_out_ms = 1.0
+
+``scenario`` names a registered scenario or a typed-task generator
+(:data:`~neuroreduce.simulators.toy_tasks.TASK_GENERATORS`: ``toy_spikes``, ``toy_behaviour``,
+``toy_subsets``; the names ``neuroreduce simulate`` takes). A generator builds the whole
+dataset — its stimuli, typed fields (event inputs, binary/categorical targets, masks, groups)
+and its own split — from ``stimuli``, ``dt_out_ms`` (default: the generator's) and ``seed``;
+the other simulation keys do not apply. ``role = "test"`` puts all its trials in the test split.
+
 In a ``mix`` the trials of each group drive only that group's inputs (the other input channels
 stay exactly 0); trials are stored group after group, and each group is split 50/25/25 on its
 own (stratified by stimulus family, group ``k`` with split seed ``seed + k``), so every split
@@ -126,6 +138,8 @@ def simulate_dataset(spec: DatasetSpec, *, backend: Any = None, progress: bool =
 
     if spec.path is not None:
         raise ConfigError(f"dataset {spec.name!r} is loaded from {spec.path}, not simulated")
+    if spec.generator is not None:
+        return _generate(spec)
     scenario = get_scenario(spec.scenario or "")
     currents, families, params, strata = _draw_stimuli(spec, scenario)
     start = time.perf_counter()
@@ -172,6 +186,33 @@ def simulate_dataset(spec: DatasetSpec, *, backend: Any = None, progress: bool =
         split=split,
         provenance=provenance,
     )
+
+
+def _generate(spec: DatasetSpec) -> Dataset:
+    """Build a task-generator dataset (its own split; all test trials for ``role = "test"``)."""
+    from neuroreduce.simulators.toy_tasks import get_task_generator
+
+    start = time.perf_counter()
+    try:
+        dataset = get_task_generator(spec.generator or "").make(
+            spec.stimuli, seed=spec.seed, dt_ms=spec.dt_out_ms)
+    except ConfigError as exc:
+        raise ConfigError(f"[datasets.{spec.name}] scenario = {spec.generator!r}: {exc}") from None
+    split = dataset.split
+    if spec.role != "train":
+        split = np.full(dataset.n_trials, 2, dtype=np.int8)
+    provenance = {
+        **dataset.provenance,
+        "dataset_name": spec.name,
+        "dataset_spec": spec.to_dict(),
+        "dataset_spec_hash": spec.spec_hash(),
+        "role": spec.role,
+        "task_generator": spec.generator,
+        "stimulus_seed": spec.seed,
+        "n_stimuli": spec.stimuli,
+        "simulation_wall_s": round(time.perf_counter() - start, 3),
+    }
+    return replace(dataset, split=split, provenance=provenance)
 
 
 def select_inputs(dataset: Dataset, names: Sequence[str] | str) -> Dataset:

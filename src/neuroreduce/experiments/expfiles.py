@@ -86,6 +86,11 @@ class CellSummary:
         best_epochs: Best-validation epoch per member (1-based).
         stopped: Members (0-based) frozen at their best weights before the last epoch: they
             diverged to NaN/inf (or were early-stopped); see :func:`stopped_members`.
+        fields: Typed tasks: field -> ``{"kind", "channels", "splits": {split: {metric:
+            stats}}}`` (``results.json``'s ``fields``); empty for a schema-v1 cell.
+        extra_fields: Typed tasks: extra dataset -> its ``fields`` (split ``"all"``).
+        fold: The split fold the cell trained on (``None``: not one of several folds).
+        base_key: The key without ``/fold{i}`` (the key itself for a cell without folds).
     """
 
     key: str
@@ -106,12 +111,27 @@ class CellSummary:
     wall_s: dict[str, float] = field(default_factory=dict)
     best_epochs: tuple[int, ...] = ()
     stopped: tuple[int, ...] = ()
+    fields: dict[str, Any] = field(default_factory=dict)
+    extra_fields: dict[str, Any] = field(default_factory=dict)
+    fold: int | None = None
+    base_key: str = ""
+
+    @property
+    def typed(self) -> bool:
+        """True for a typed task (scored per field), False for dense inputs -> outputs."""
+        return bool(self.fields)
 
     @property
     def label(self) -> str:
-        """``"GRU-8"`` (plus ``" no_avb"`` for a variant)."""
+        """``"GRU-8"`` (plus ``" no_avb"`` for a variant, ``" fold2"`` for a fold)."""
         base = f"{self.model.upper()}-{self.hidden}"
-        return base if self.variant == "all" else f"{base} {self.variant}"
+        base = base if self.variant == "all" else f"{base} {self.variant}"
+        return base if self.fold is None else f"{base} fold{self.fold}"
+
+    def score(self, field: str, metric: str, split: str = "test") -> Stat:
+        """A typed field's metric on ``split`` (NaN stat if missing)."""
+        block = ((self.fields.get(field) or {}).get("splits") or {}).get(split) or {}
+        return Stat.from_dict(block.get(metric))
 
     def error(self, split: str = "test", metric: str = "nrmse") -> Stat:
         """Pooled error of ``split`` (NaN stat if missing)."""
@@ -144,13 +164,15 @@ def stopped_members(cell_dir: Path) -> tuple[int, ...]:
     return tuple(sorted({r.member for r in rows} - alive))
 
 
-def read_cell(cell_dir: Path, *, study_fields: Sequence[str] = ()) -> CellSummary:
+def read_cell(cell_dir: Path, *, study_fields: Sequence[str] = (),
+              fold: int | None = None) -> CellSummary:
     """Summarise a finished cell folder (``cell.json`` + ``results.json`` + extras).
 
     Args:
         cell_dir: The cell folder.
         study_fields: Names of the study's per-cell fields to read from ``cell.json`` (a field
             the record lacks is None).
+        fold: The split fold of the cell, if it is one of several (from ``resolved.json``).
     """
     record = read_json(cell_dir / "cell.json")
     results = read_json(cell_dir / "results.json")
@@ -178,7 +200,16 @@ def read_cell(cell_dir: Path, *, study_fields: Sequence[str] = ()) -> CellSummar
         wall_s={k: float(v) for k, v in wall.items()} if isinstance(wall, dict) else {},
         best_epochs=tuple(int(e) for e in record.get("best_epochs", ())),
         stopped=stopped_members(cell_dir),
+        fields=results.get("fields") or {},
+        extra_fields={n: b.get("fields") or {} for n, b in extra.items() if b.get("fields")},
+        fold=fold,
+        base_key=_base_key(str(record["key"]), fold),
     )
+
+
+def _base_key(key: str, fold: int | None) -> str:
+    suffix = f"/fold{fold}"
+    return key[: -len(suffix)] if fold is not None and key.endswith(suffix) else key
 
 
 def read_cells(exp_dir: Path, *, study_fields: Sequence[str] = ()) -> list[CellSummary]:
@@ -189,9 +220,11 @@ def read_cells(exp_dir: Path, *, study_fields: Sequence[str] = ()) -> list[CellS
         return []
     found = {p.parent.name: p.parent for p in root.glob("*/cell.json")}
     resolved = read_json(Path(exp_dir) / "resolved.json", required=False) or {}
-    order = [c.get("folder") for c in resolved.get("cells", []) if isinstance(c, dict)]
+    listed = [c for c in resolved.get("cells", []) if isinstance(c, dict)]
+    order = [c.get("folder") for c in listed]
+    folds = {c.get("folder"): c.get("fold") for c in listed}
     names = [n for n in order if n in found] + sorted(n for n in found if n not in order)
-    return [read_cell(found[n], study_fields=study_fields) for n in names]
+    return [read_cell(found[n], study_fields=study_fields, fold=folds.get(n)) for n in names]
 
 
 def dataset_behaviours(resolved: dict[str, Any],

@@ -1,8 +1,17 @@
 """The grid of an experiment file: ``[[grid]]`` blocks expanded into cells.
 
 Each block is the product of its axes (datasets x input variants x models x hidden sizes) with
-scalar training overrides; :func:`expand_grid` resolves every cell's :class:`TrainConfig` (so a
-bad value is caught at load time) and its key ``"{dataset}/{model}-{hidden}[/{variant}]"``.
+training overrides (scalars, or the tables/lists of :data:`TABLE_FIELDS`); :func:`expand_grid`
+resolves every cell's :class:`TrainConfig` (so a bad value is caught at load time) and its key
+``"{dataset}/{model}-{hidden}[/{variant}]"``.
+
+Folds: a ``split`` whose strategy gives several folds (``leave_groups_out``: every k-of-n
+combination of groups; ``window_folds``: k) trains one cell per fold, keyed
+``".../fold{i}"``. How many folds there are depends on the data (the number of groups), so
+:func:`expand_grid` leaves such a cell as a *template* (``Cell.resolved`` False) and
+:func:`resolve_folds` expands it once the dataset is built. ``split.fold`` picks folds: absent
+or ``"all"`` = every fold (a strategy with one fold keeps the plain key), an integer or a list
+of integers = only those (always keyed ``/fold{i}``).
 """
 
 from __future__ import annotations
@@ -14,6 +23,9 @@ from typing import Any
 
 from neuroreduce.errors import ConfigError
 from neuroreduce.training.config import TrainConfig
+
+#: TrainConfig fields whose value is a table or a list (allowed as such in a ``[[grid]]`` block).
+TABLE_FIELDS: tuple[str, ...] = ("model_options", "objective", "targets", "split")
 
 #: TrainConfig fields set per cell by the grid and the seeds, so not allowed in ``[training]``.
 CELL_FIELDS: tuple[str, ...] = ("model", "hidden", "seeds")
@@ -42,6 +54,10 @@ class Cell:
         inputs: Input channel names kept (``None``: all of the dataset's inputs).
         config: The resolved training configuration (seeds from the experiment).
         block: Index (0-based) of the ``[[grid]]`` block the cell comes from.
+        fold: The split fold this cell trains on (``None``: not one of several folds).
+        folds: Template cells only: the folds asked for (``None``: every fold).
+        resolved: False for a template whose folds are known only once its dataset is built
+            (see :func:`resolve_folds`).
     """
 
     key: str
@@ -52,6 +68,15 @@ class Cell:
     inputs: tuple[str, ...] | None
     config: TrainConfig
     block: int
+    fold: int | None = None
+    folds: tuple[int, ...] | None = None
+    resolved: bool = True
+
+    @property
+    def base_key(self) -> str:
+        """The key without its ``/fold{i}`` part (what the folds of one cell share)."""
+        suffix = f"/fold{self.fold}"
+        return self.key[: -len(suffix)] if self.fold is not None else self.key
 
     @property
     def folder(self) -> str:
@@ -70,6 +95,7 @@ class Cell:
             "inputs": None if self.inputs is None else list(self.inputs),
             "config": self.config.to_dict(),
             "block": self.block,
+            **({} if self.fold is None else {"fold": self.fold, "base_key": self.base_key}),
         }
 
 
@@ -82,7 +108,8 @@ class GridBlock:
         models: Registered model names.
         hidden: Hidden sizes.
         inputs: ``(variant, names)`` pairs; ``names`` is ``None`` for all inputs.
-        overrides: TrainConfig fields set for this block's cells (scalars).
+        overrides: TrainConfig fields set for this block's cells (scalars, or tables/lists for
+            :data:`TABLE_FIELDS`).
     """
 
     datasets: tuple[str, ...]
@@ -149,7 +176,7 @@ def parse_block(block: Any, index: int, datasets: Mapping[str, Any], where: str)
         raise ConfigError(f"{here}: hidden must be integers >= 1, got {list(hidden)}")
     overrides = {k: v for k, v in block.items() if k in training_keys()}
     for k, v in overrides.items():
-        if isinstance(v, (list, dict)):
+        if isinstance(v, (list, dict)) and k not in TABLE_FIELDS:
             raise ConfigError(f"{here}: {k} must be a single value, got {v!r}; for several "
                               "values write one [[grid]] block per value")
     return GridBlock(datasets=names, models=models, hidden=hidden,
@@ -186,12 +213,41 @@ def train_config(
     training: Mapping[str, Any], overrides: Mapping[str, Any], model: str, hidden: int,
     seeds: tuple[int, ...], where: str, what: str,
 ) -> TrainConfig:
-    """The TrainConfig of one cell; a bad value is reported at ``where: what``."""
+    """The TrainConfig of one cell; a bad value is reported at ``where: what``.
+
+    ``split.fold`` (folds to run, see the module docstring) is not part of it: the config
+    trains fold 0 (see :func:`split_folds` and :func:`resolve_folds`).
+    """
     values = {**training, **overrides, "model": model, "hidden": hidden, "seeds": list(seeds)}
     try:
+        values["split"] = split_folds(values.get("split"))[0]
         return TrainConfig.from_dict(values)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {what}: {exc}") from None
+
+
+def split_folds(value: Any) -> tuple[Any, tuple[int, ...] | None]:
+    """A ``split`` table without its ``fold`` key, and the folds asked for (``None``: all).
+
+    Raises:
+        ConfigError: if ``split`` is not a table or ``fold`` is not "all", an integer >= 0 or a
+            non-empty list of distinct integers >= 0.
+    """
+    if value is None:
+        return None, None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"split must be a table such as {{ strategy = \"leave_groups_out\", "
+                          f"options = {{ group = \"individual\" }} }}, got {value!r}")
+    table = {k: v for k, v in value.items() if k != "fold"}
+    fold = value.get("fold", "all")
+    if fold == "all":
+        return table, None
+    items = fold if isinstance(fold, list) else [fold]
+    if not items or len(set(items)) != len(items) or not all(
+            isinstance(f, int) and not isinstance(f, bool) and f >= 0 for f in items):
+        raise ConfigError(f"split.fold must be \"all\", an integer >= 0 or a list of distinct "
+                          f"integers >= 0, got {fold!r}")
+    return table, tuple(items)
 
 
 def expand_grid(
@@ -209,19 +265,70 @@ def expand_grid(
                     raise ConfigError(f"{where}: [[grid]] block {i + 1}: inputs.{variant}: "
                                       f"{', '.join(missing)} not among dataset {d!r}'s inputs; "
                                       f"allowed: {', '.join(known or ())}")
+                try:
+                    folds = split_folds({**training, **block.overrides}.get("split"))[1]
+                except ConfigError as exc:
+                    raise ConfigError(f"{where}: [[grid]] block {i + 1}: {exc}") from None
                 for m in block.models:
                     for h in block.hidden:
                         key = f"{d}/{m}-{h}" + ("" if variant == ALL_INPUTS else f"/{variant}")
                         config = train_config(training, block.overrides, m, h, seeds, where,
                                                f"[[grid]] block {i + 1}")
                         cell = Cell(key=key, dataset=d, model=m, hidden=h, variant=variant,
-                                    inputs=names, config=config, block=i)
+                                    inputs=names, config=config, block=i, folds=folds,
+                                    resolved=config.split is None)
                         if key in cells and cells[key].config != config:
                             raise ConfigError(f"{where}: cell {key} appears in [[grid]] blocks "
                                               f"{cells[key].block + 1} and {i + 1} with different"
                                               " settings; keep one")
                         cells.setdefault(key, cell)
     return tuple(cells.values())
+
+
+def split_key(cell: Cell) -> tuple[str, str]:
+    """``(dataset, split without fold as JSON)``: what decides a template's number of folds."""
+    import json
+
+    split = cell.config.split
+    table = {} if split is None else {k: v for k, v in split.to_dict().items() if k != "fold"}
+    return cell.dataset, json.dumps(table, sort_keys=True)
+
+
+def resolve_folds(cells: tuple[Cell, ...], counts: Mapping[tuple[str, str], int],
+                  where: str) -> tuple[Cell, ...]:
+    """Template cells expanded into one cell per fold (see the module docstring).
+
+    Args:
+        cells: Cells of :func:`expand_grid` (resolved ones are kept as they are).
+        counts: :func:`split_key` -> number of folds of that split on that dataset.
+        where: Names the experiment file in errors.
+
+    Raises:
+        ConfigError: if a cell asks for a fold its split does not have.
+    """
+    from dataclasses import replace
+
+    out: list[Cell] = []
+    for cell in cells:
+        if cell.resolved:
+            out.append(cell)
+            continue
+        n = counts[split_key(cell)]
+        split = cell.config.split
+        if cell.folds is None and n == 1:
+            out.append(replace(cell, resolved=True))
+            continue
+        wanted = cell.folds if cell.folds is not None else tuple(range(n))
+        bad = [f for f in wanted if f >= n]
+        if bad:
+            raise ConfigError(f"{where}: cell {cell.key}: split.fold {bad[0]} does not exist; "
+                              f"split {split.strategy!r} gives folds 0..{n - 1} on dataset "
+                              f"{cell.dataset!r}")
+        for f in wanted:
+            config = replace(cell.config, split=replace(split, fold=f))
+            out.append(replace(cell, key=f"{cell.key}/fold{f}", config=config, fold=f,
+                               folds=None, resolved=True))
+    return tuple(out)
 
 
 def _known_inputs(spec: Any) -> tuple[str, ...] | None:

@@ -64,8 +64,8 @@ def make_experiment_report(exp_dir: Path) -> Path:
         return make_suite_report(exp_dir)
     resolved = read_json(exp_dir / "resolved.json")
     study = study_of(resolved)
-    cells = read_cells(exp_dir, study_fields=[f.name for f in _fields(study)])
-    if not cells:
+    every = read_cells(exp_dir, study_fields=[f.name for f in _fields(study)])
+    if not every:
         raise CheckpointError(f"{exp_dir} has no finished cells; run the experiment first")
     analyses = {p.stem: read_json(p) for p in sorted((exp_dir / ANALYSIS_DIR).glob("*.json"))}
     run = read_json(exp_dir / "run.json", required=False) or {}
@@ -73,14 +73,22 @@ def make_experiment_report(exp_dir: Path) -> Path:
     figs = out / "figures"
     title = resolved.get("title") or resolved.get("name", exp_dir.name)
     sections: list[tuple[str, str]] = [("Experiment", _header(resolved, run, study))]
-    sections.append(("Results (mean ± std over seeds)", _results_table(cells, _fields(study))))
+    typed = [c for c in every if c.typed]
+    cells = [c for c in every if not c.typed]  # continuous outputs: tables and figures below
+    results = (_results_table(cells, _fields(study)) if cells else "") + (
+        _typed_html(typed, resolved.get("metrics") or ()) if typed else "")
+    sections.append(("Results (mean ± std over seeds)", results))
     if study is not None and study.report_sections is not None:
         sections += study.report_sections(analyses)
     if "conclusions" in analyses:
         sections.append(("Conclusions", _conclusions_html(analyses["conclusions"])))
-    sections.append((_heading("Training", study, "loss"), _loss_figure(cells, figs)))
-    sections.append((_heading("Test sequences", study, "sequences"),
-                     _sequence_figures(exp_dir, cells, figs, resolved)))
+    sections.append((_heading("Training", study, "loss"), _loss_figure(every, figs)))
+    sequences = _sequence_figures(exp_dir, cells, figs, resolved) if cells else ""
+    if typed:
+        sequences += ("<p>Test sequences are drawn for cells with continuous outputs only; the "
+                      "typed-task cells (" + html.escape(", ".join(c.key for c in typed))
+                      + ") are scored per field in the results above.</p>")
+    sections.append((_heading("Test sequences", study, "sequences"), sequences))
     if "error_vs_size" in analyses:
         sections.append(("Error vs size", _size_html(analyses["error_vs_size"], figs)))
     if "ood" in analyses:
@@ -90,7 +98,7 @@ def make_experiment_report(exp_dir: Path) -> Path:
                          _importance_html(analyses, figs)))
     if "speed" in analyses:
         sections.append(("Speed: what the surrogate saves", _speed_html(analyses["speed"])))
-    sections.append(("Wall time", _wall_html(run, cells, analyses.get("analysis"))))
+    sections.append(("Wall time", _wall_html(run, every, analyses.get("analysis"))))
     sections.append(("Provenance", _provenance_html(resolved)))
     return write_page(out / "index.html", title=f"neuroreduce experiment: {title}",
                       sections=sections)
@@ -148,6 +156,40 @@ def _results_table(cells: list[CellSummary], fields: tuple[CellField, ...] = ())
             "at their best weights before the last epoch because their weights diverged to "
             "NaN/inf (or early stopping ended them); their errors are those of the best epoch "
             "before that.</p>" + table(header, rows))
+
+
+def _typed_html(cells: list[CellSummary], metrics: Any) -> str:
+    """Typed-task cells: each field's headline metrics per split, then each fold group."""
+    from neuroreduce.experiments.typed_scores import fold_groups, headline, over_folds
+
+    rows = []
+    for c in cells:
+        for name, block in c.fields.items():
+            for m in headline(block.get("kind", ""), metrics):
+                rows.append([c.key, c.n_parameters, f"{name} ({block.get('kind')})", m,
+                             *[_pm(c.score(name, m, s).mean, c.score(name, m, s).std)
+                               for s in ("train", "valid", "test")],
+                             f"{np.mean(c.best_epochs):.0f}" if c.best_epochs else "-"])
+    parts = ["<p>Typed tasks: every predicted field scored with the metrics registry (masked "
+             "values, unrecorded channels and ignored labels left out); mean ± std over seeds. "
+             "The analyses of continuous outputs (error vs size, ablation, out-of-distribution, "
+             "attribution, speed) skip these cells.</p>",
+             table(["cell", "params (ours)", "field (kind)", "metric", "train", "valid", "test",
+                    "best epoch (mean)"], rows)]
+    folds = []
+    for base, group in fold_groups(cells).items():
+        for name, block in group[0].fields.items():
+            for m in headline(block.get("kind", ""), metrics):
+                f = over_folds(group, name, m)
+                folds.append([base, name, m, ", ".join(f"{k}: {_g(v)}"
+                                                       for k, v in f["per_fold"].items()),
+                              f["n"], _pm(f["mean"], f["std"])])
+    if folds:
+        parts.append("<p>Cells trained on several folds of a split: each fold's test score "
+                     "(mean over seeds) and the mean ± std over folds.</p>" + table(
+                         ["cell", "field", "metric", "test per fold", "folds",
+                          "mean ± std over folds"], folds))
+    return "".join(parts)
 
 
 def _or_dash(value: Any) -> Any:

@@ -21,8 +21,6 @@ out of the table.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import platform
@@ -38,8 +36,14 @@ from neuroreduce._io import write_json_atomic, write_text_atomic
 from neuroreduce.errors import CheckpointError, ConfigError, NeuroreduceError
 from neuroreduce.execution import Backend, run_tasks
 from neuroreduce.experiments import cells as cellmod
-from neuroreduce.experiments.expfiles import stopped_members
 from neuroreduce.experiments.spec import ExperimentSpec, load_experiment
+from neuroreduce.experiments.table import (  # noqa: F401  (re-exported)
+    LEGACY_COLUMNS,
+    csv_text,
+    results_document,
+    results_table,
+    with_folds,
+)
 
 RESOLVED_JSON = "resolved.json"
 RESULTS_JSON = "results.json"
@@ -49,10 +53,6 @@ SUITE_JSON = "suite.json"
 EXPERIMENT_TOML = "experiment.toml"
 CELLS_DIR = "cells"
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
-#: Columns of an experiment without a study that older readers of ``results.json`` expect
-#: (``neuroreduce experiment run`` prints ``keras_parameters``); null for cells recorded without
-#: a study. Remove once no reader needs them.
-LEGACY_COLUMNS: tuple[str, ...] = ("keras_parameters",)
 
 
 class CellsFailedError(NeuroreduceError):
@@ -80,6 +80,8 @@ class _DatasetInfo:
     dt_ms: float
     n_trials: int
     n_time: int
+    field_specs: tuple[Any, ...] = ()
+    folds: dict[str, int] | None = None  # split (JSON, no fold) -> folds on this dataset
 
 
 def default_output_dir(path: str | Path, spec: ExperimentSpec | None = None) -> Path:
@@ -205,6 +207,9 @@ def _run_one(
     write_run(False)
     t0 = time.perf_counter()
     infos = _build_datasets(spec, out, backend=backend, progress=progress)
+    spec = with_folds(spec, {(n, k): c for n, i in infos.items() for k, c in (i.folds or
+                                                                               {}).items()})
+    run_info["cells"] = len(spec.cells)
     _check_datasets(spec, infos)
     phases["datasets"] = time.perf_counter() - t0
 
@@ -225,12 +230,11 @@ def _run_one(
             write_run(False)
     phases["cells"] = time.perf_counter() - t0
 
-    columns, rows = results_table(spec, out)
+    doc = results_document(spec, out)
+    columns, rows = doc["columns"], doc["rows"]
     write_json_atomic(out / RESULTS_JSON, {
-        "experiment": spec.name, "columns": columns, "rows": rows,
-        "failed": [{"key": k, "error": v} for k, v in failures.items()],
-    })
-    write_text_atomic(out / RESULTS_CSV, _csv(columns, rows))
+        **doc, "failed": [{"key": k, "error": v} for k, v in failures.items()]})
+    write_text_atomic(out / RESULTS_CSV, csv_text(columns, rows))
     run_info["cells_wall_s_sum"] = sum((r["wall_train_s"] or 0) + (r["wall_evaluate_s"] or 0)
                                        for r in rows)
 
@@ -304,8 +308,34 @@ def _build_datasets(
         ds = load_dataset(path)
         infos[name] = _DatasetInfo(path=path, content_hash=ds.content_hash(),
                                    input_names=ds.input_names, output_names=ds.output_names,
-                                   dt_ms=float(ds.dt_ms), n_trials=ds.n_trials, n_time=ds.n_time)
+                                   dt_ms=float(ds.dt_ms), n_trials=ds.n_trials, n_time=ds.n_time,
+                                   field_specs=ds.field_specs, folds=fold_counts(spec, name, ds))
     return infos
+
+
+def fold_counts(spec: ExperimentSpec, name: str, dataset: Any) -> dict[str, int] | None:
+    """How many folds each split of the grid gives on dataset ``name`` (None: no split).
+
+    Raises:
+        ConfigError: naming the cell, if a split does not fit the data (unknown group, ...).
+    """
+    from neuroreduce.datasets.pieces import split_context
+    from neuroreduce.datasets.split_strategies import n_folds
+    from neuroreduce.experiments.grid import split_key
+
+    counts: dict[str, int] = {}
+    for cell in spec.cells:
+        if cell.dataset != name or cell.config.split is None:
+            continue
+        key = split_key(cell)[1]
+        if key not in counts:
+            try:
+                counts[key] = n_folds(cell.config.split,
+                                      split_context(dataset, cell.config.seeds[0]))
+            except ConfigError as exc:
+                raise ConfigError(f"{spec.source or spec.name}: cell {cell.key}: split: "
+                                  f"{exc}") from None
+    return counts or None
 
 
 def _check_datasets(spec: ExperimentSpec, infos: dict[str, _DatasetInfo]) -> None:
@@ -313,6 +343,14 @@ def _check_datasets(spec: ExperimentSpec, infos: dict[str, _DatasetInfo]) -> Non
     where = spec.source or spec.name
     for cell in spec.cells:
         info = infos[cell.dataset]
+        try:
+            heads = [h.field for h in _layout(cell, info).heads]
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: cell {cell.key}: targets: {exc}") from None
+        for term in cell.config.objective:
+            if term.field not in heads:
+                raise ConfigError(f"{where}: cell {cell.key}: objective: field {term.field!r} "
+                                  f"is not predicted; predicted fields: {', '.join(heads)}")
         missing = [n for n in cell.inputs or () if n not in info.input_names]
         if missing:
             raise ConfigError(f"{where}: cell {cell.key}: inputs.{cell.variant} names "
@@ -342,9 +380,25 @@ def _payloads(
             c, cell_dir=out / CELLS_DIR / c.folder, dataset_path=infos[c.dataset].path,
             dataset_hash=infos[c.dataset].content_hash,
             extra={n: (infos[n].path, infos[n].content_hash) for n in spec.extra_for(c.dataset)},
-            metrics=spec.metrics), "study": spec.study}
+            metrics=_cell_metrics(spec, c, infos[c.dataset])), "study": spec.study}
         for c in spec.cells
     }
+
+
+def _cell_metrics(spec: ExperimentSpec, cell: Any, info: _DatasetInfo) -> tuple[str, ...]:
+    """The experiment's metrics a cell reports: all of them for a typed task (each field is
+    scored with those of its kind), the continuous ones for a schema-v1 cell."""
+    from neuroreduce.evaluation.metrics import METRICS
+
+    if _layout(cell, info).is_plain:
+        return tuple(m for m in spec.metrics if m in METRICS)
+    return spec.metrics
+
+
+def _layout(cell: Any, info: _DatasetInfo) -> Any:
+    from neuroreduce.training.task import TaskLayout
+
+    return TaskLayout.from_specs(info.field_specs, targets=cell.config.targets)
 
 
 def _todo(spec: ExperimentSpec, out: Path, payloads: dict[str, dict[str, Any]]) -> list[str]:
@@ -378,6 +432,7 @@ def _resolved(spec: ExperimentSpec, out: Path, infos: dict[str, _DatasetInfo]) -
             "content_hash": info.content_hash,
             "inputs": list(info.input_names), "outputs": list(info.output_names),
             "dt_ms": info.dt_ms, "n_trials": info.n_trials, "n_time": info.n_time,
+            **({"folds": info.folds} if info.folds else {}),
         }
     resolved["versions"] = _versions()
     resolved["git_hash"] = _git_hash()
@@ -410,68 +465,6 @@ def _versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             out[pkg] = None
     return out
-
-
-# ---------------------------------------------------------------------------- results table
-def results_table(spec: ExperimentSpec, out: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    """The results table of the experiment's cells as found in ``out`` (one row per cell).
-
-    Columns: key, dataset, model, hidden, variant, status (``"ok"`` or ``"missing"``),
-    n_parameters, the study's per-cell fields (e.g. ``keras_parameters``; see
-    :data:`LEGACY_COLUMNS` for an experiment without a study), ``{split}_{metric}_mean/_std``
-    for train/valid/test and every metric, ``{extra}_{metric}_mean/_std`` for every extra
-    dataset, best_epoch_mean, members_stopped (members frozen before the last epoch: diverged,
-    or early-stopped), wall_train_s, wall_evaluate_s (s). Values of unfinished cells are ``None``.
-    """
-    from neuroreduce.studies.registry import field_names, get_study
-
-    study_columns = field_names(get_study(spec.study)) if spec.study else LEGACY_COLUMNS
-    columns = ["key", "dataset", "model", "hidden", "variant", "status", "n_parameters",
-               *study_columns]
-    for where in (*SPLITS, *spec.extra):
-        for m in spec.metrics:
-            columns += [f"{where}_{m}_mean", f"{where}_{m}_std"]
-    columns += ["best_epoch_mean", "members_stopped", "wall_train_s", "wall_evaluate_s"]
-    rows = []
-    for cell in spec.cells:
-        row: dict[str, Any] = dict.fromkeys(columns)
-        row.update(key=cell.key, dataset=cell.dataset, model=cell.model, hidden=cell.hidden,
-                   variant=cell.variant, status="missing")
-        folder = out / CELLS_DIR / cell.folder
-        if (folder / cellmod.CELL_JSON).is_file():
-            record = _read_json(folder / cellmod.CELL_JSON)
-            results = _read_json(folder / cellmod.RESULTS_JSON)
-            extra = _read_json(folder / cellmod.EXTRA_RESULTS_JSON)
-            row.update(status="ok", n_parameters=record["n_parameters"],
-                       **{name: record.get(name) for name in study_columns},
-                       best_epoch_mean=sum(record["best_epochs"]) / len(record["best_epochs"]),
-                       members_stopped=len(stopped_members(folder)),
-                       wall_train_s=record["wall_s"]["train"],
-                       wall_evaluate_s=record["wall_s"]["evaluate"])
-            blocks = {s: results["splits"].get(s) for s in SPLITS}
-            blocks.update({n: extra.get(n, {}).get("splits", {}).get("all") for n in spec.extra})
-            for where, block in blocks.items():
-                for m in spec.metrics:
-                    stats = (block or {}).get(m)
-                    if stats is not None:
-                        row[f"{where}_{m}_mean"] = _finite(stats["mean"])
-                        row[f"{where}_{m}_std"] = _finite(stats["std"])
-        rows.append(row)
-    return columns, rows
-
-
-def _finite(value: Any) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
-def _csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for row in rows:
-        w.writerow(["" if row[c] is None else (f"{row[c]:.6g}" if isinstance(row[c], float)
-                                               else row[c]) for c in columns])
-    return buf.getvalue()
 
 
 def _read_json(path: Path) -> Any:

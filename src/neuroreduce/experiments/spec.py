@@ -41,7 +41,8 @@ EXPERIMENT_KEYS: tuple[str, ...] = (
 SUITE_KEYS: tuple[str, ...] = ("name", "title", "description", "include")
 #: Keys of ``[evaluate]``.
 EVALUATE_KEYS: tuple[str, ...] = ("extra",)
-#: Default metrics (names in :mod:`neuroreduce.evaluation.metrics`).
+#: Default metrics (names in :mod:`neuroreduce.evaluation.registry`; see
+#: :func:`scorable_metrics`).
 DEFAULT_METRICS: tuple[str, ...] = ("rmse", "nrmse")
 #: Default number of seeds (ten runs per configuration, as Barbulescu et al. 2023 train).
 DEFAULT_SEEDS = 10
@@ -64,7 +65,8 @@ class ExperimentSpec:
         paper: Key of the study's reference table the experiment compares with (e.g.
             ``"table1"``), or None.
         seeds: One seed per ensemble member.
-        metrics: Metric names evaluated per split (see :mod:`neuroreduce.evaluation.metrics`).
+        metrics: Metric names evaluated per split (:func:`scorable_metrics`; a typed cell
+            scores each predicted field with those of its kind).
         data_dir: Dataset cache folder, relative to the output folder (default ``"data"``).
         datasets: Name -> dataset spec (:class:`neuroreduce.experiments.datasets.DatasetSpec`).
         dataset_tables: Name -> the dataset's TOML table as written (provenance).
@@ -273,6 +275,7 @@ def parse_experiment(
                           "and hidden")
     grid = tuple(parse_block(b, i, datasets, where) for i, b in enumerate(blocks))
     cells = expand_grid(grid, training, seeds, datasets, where)
+    _check_metrics(metrics, datasets, cells, where)
     overlap = sorted({c.dataset for c in cells} & set(extra))
     if overlap:
         raise ConfigError(f"{where}: evaluate.extra lists {', '.join(overlap)}, which the grid "
@@ -342,19 +345,52 @@ def _seeds(value: Any, where: str) -> tuple[int, ...]:
     raise ConfigError(f"{where}: experiment.seeds = {value!r} is invalid; {fix}")
 
 
-def _metrics(value: Any, where: str) -> tuple[str, ...]:
-    from neuroreduce.evaluation.metrics import METRICS
+def scorable_metrics() -> list[str]:
+    """Registered metrics an experiment cell can report (:mod:`neuroreduce.evaluation.registry`):
+    those of the field kinds cells score (continuous, binary, categorical) that have a
+    direction (tables and thresholds, e.g. ``confusion_matrix``, are not scores)."""
+    from neuroreduce.evaluation.field_results import DEFAULT_METRICS
+    from neuroreduce.evaluation.registry import TASK_METRICS, list_metrics
 
-    known = ", ".join(sorted(METRICS))
+    return [n for n in list_metrics() if TASK_METRICS[n].kind in DEFAULT_METRICS
+            and TASK_METRICS[n].direction is not None]
+
+
+def _metrics(value: Any, where: str) -> tuple[str, ...]:
+    from neuroreduce.evaluation.registry import TASK_METRICS
+
+    allowed = scorable_metrics()
+    known = ", ".join(allowed)
     if not isinstance(value, list) or not value or not all(isinstance(m, str) for m in value):
         raise ConfigError(f"{where}: experiment.metrics must be a list of names from: {known}")
     for m in value:
-        if m not in METRICS:
+        if m not in TASK_METRICS:
             raise ConfigError(f"{where}: experiment.metrics: unknown metric {m!r}; allowed: "
                               f"{known}")
-    if "rmse" not in value:
-        raise ConfigError(f"{where}: experiment.metrics must include \"rmse\" (the paper's error)")
+        if m not in allowed:
+            raise ConfigError(f"{where}: experiment.metrics: {m!r} ({TASK_METRICS[m].kind}) is "
+                              f"not a score experiment cells report; allowed: {known}")
     return tuple(dict.fromkeys(value))
+
+
+def _check_metrics(metrics: tuple[str, ...], datasets: Mapping[str, Any], cells: Any,
+                   where: str) -> None:
+    """Grids on scenario datasets (continuous ``outputs``, the paper's tables) need ``rmse``
+    and only continuous metrics; typed datasets (generators, files) may use any score."""
+    from neuroreduce.evaluation.registry import TASK_METRICS
+
+    used = list(dict.fromkeys(c.dataset for c in cells))
+    plain = [d for d in used if getattr(datasets[d], "scenario", None) is not None]
+    if plain and "rmse" not in metrics:
+        raise ConfigError(f"{where}: experiment.metrics must include \"rmse\" (the paper's error)")
+    if plain and len(plain) == len(used):
+        continuous = [n for n in scorable_metrics() if TASK_METRICS[n].kind == "continuous"]
+        for m in metrics:
+            if m not in continuous:
+                raise ConfigError(
+                    f"{where}: experiment.metrics: {m!r} scores {TASK_METRICS[m].kind} fields, "
+                    f"but the grid's datasets ({', '.join(plain)}) have continuous outputs only; "
+                    f"allowed: {', '.join(continuous)}")
 
 
 def _dataset_spec(name: str, table: Any, where: str, base_dir: Path | None) -> Any:
