@@ -129,7 +129,7 @@ def test_shipped_sweep_files_parse() -> None:
          "pruner = 'asha' is not allowed; use one of median, hyperband, none"),
         (lambda d: d["sweep"].update(sampler="cmaes"), "use one of tpe, random"),
         (lambda d: d["sweep"].update(trials=0), r"\[sweep\] trials must be an integer >= 1"),
-        (lambda d: d["sweep"].update(metric="loss"), "use one of valid_rmse"),
+        (lambda d: d["sweep"].update(metric="loss"), "use one of valid_accuracy, .*valid_rmse"),
         (lambda d: d["sweep"].update(tirals=3), r"unknown \[sweep\] key 'tirals'; allowed: "),
         (lambda d: d["search"].update(hidden={"low": 2.5, "high": 8}), "hidden is an integer"),
         (lambda d: d["search"].update(hidden={"low": 8, "high": 2}), "needs low <= high"),

@@ -43,16 +43,19 @@ def sweep(
     table.add_column("value", justify="right")
     for name, value in best["params"].items():
         table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))
+    name = spec.metric_name
+    label = name.upper() if name in ("rmse", "nrmse") else name.replace("_", " ")
+    field = f" of {spec.metric_field}" if spec.metric_field else ""
     for split in ("valid", "test"):
-        stats = best.get(f"{split}_rmse")
+        stats = best.get(f"{split}_{name}")
         if stats:
-            table.add_row(f"{split} RMSE", f"{stats['mean']:.4g} ± {stats['std']:.2g}")
+            table.add_row(f"{split} {label}{field}", f"{stats['mean']:.4g} ± {stats['std']:.2g}")
     final = best.get("final")
     if final:
         for split in ("valid", "test"):
-            stats = final.get(f"{split}_rmse")
+            stats = final.get(f"{split}_{name}")
             if stats:
-                table.add_row(f"{split} RMSE, retrained x {len(final['seeds'])} seeds",
+                table.add_row(f"{split} {label}{field}, retrained x {len(final['seeds'])} seeds",
                               f"{stats['mean']:.4g} ± {stats['std']:.2g}")
     out.print(table)
     out.print(f"wrote {result.best_path}; run folder {best['run_dir']}")

@@ -60,7 +60,13 @@ class SweepResult:
 
 @dataclass(frozen=True)
 class TrialTask:
-    """Everything a worker needs to train and score one trial (picklable)."""
+    """Everything a worker needs to train and score one trial (picklable).
+
+    ``metric`` is ``(name, field, sign)``: the registry metric scored on valid and test, the
+    typed field it reads (``None``: the first of its kind, or the dense outputs) and the sign
+    that makes the pruner's intermediate values (validation losses) agree with the study's
+    direction (-1 when the metric is maximised).
+    """
 
     storage: str
     study_name: str
@@ -70,6 +76,7 @@ class TrialTask:
     dataset_path: str
     run_dir: str
     pruner: tuple[str, int, int]
+    metric: tuple[str, str | None, int] = ("rmse", None, 1)
 
 
 def run_sweep(
@@ -110,6 +117,7 @@ def run_sweep(
     with _quiet(optuna):
         study = _open_study(optuna, spec, url, pruner_spec)
         dataset_path = _dataset_path(spec, out, backend)
+        _check_metric(spec, dataset_path)
         _requeue_interrupted(optuna, study)
         errors: list[str] = []
         done = _count(optuna, study, "COMPLETE") + _count(optuna, study, "PRUNED")
@@ -126,9 +134,9 @@ def run_sweep(
                                          description="sweep trials"):
                     trial = asked[outcome.key]
                     if outcome.ok and outcome.value["state"] == "complete":
-                        for name in ("valid_rmse", "test_rmse", "run_dir", "seeds"):
+                        for name in (*_scored(spec), "run_dir", "seeds"):
                             trial.set_user_attr(name, outcome.value[name])
-                        study.tell(trial, outcome.value["valid_rmse"]["mean"])
+                        study.tell(trial, outcome.value[spec.metric]["mean"])
                     elif outcome.ok:  # pruned
                         trial.set_user_attr("pruned_at_epoch", outcome.value["epoch"])
                         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -154,8 +162,7 @@ def _run_trial(task: TrialTask) -> dict[str, Any]:
     """Train one trial's seed ensemble; report each epoch to the pruner; score it."""
     optuna = _optuna()
     from neuroreduce.datasets.io import load_dataset
-    from neuroreduce.evaluation.evaluate import evaluate_predictions
-    from neuroreduce.training import TrainConfig, load_run, predict, train
+    from neuroreduce.training import TrainConfig, train
 
     config = TrainConfig.from_dict(task.config)
     dataset = load_dataset(task.dataset_path)
@@ -171,22 +178,23 @@ def _run_trial(task: TrialTask) -> dict[str, Any]:
             last_epoch[0] = report.epoch
             value = float(sum(report.best_valid_losses) / len(report.best_valid_losses))
             if math.isfinite(value):
-                trial.report(value, report.epoch)
+                trial.report(task.metric[2] * value, report.epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
     try:
-        train(dataset, config, task.run_dir, resume=True, progress=False,
-              dataset_path=task.dataset_path, on_epoch_end=on_epoch_end)
+        result = train(dataset, config, task.run_dir, resume=True, progress=False,
+                       dataset_path=task.dataset_path, on_epoch_end=on_epoch_end)
     except optuna.TrialPruned:
         return {"state": "pruned", "epoch": last_epoch[0]}
-    predictions = predict(load_run(task.run_dir), dataset.inputs)
-    results = evaluate_predictions(dataset, predictions, seeds=config.seeds)
-    splits = results["splits"]
+    from neuroreduce.sweeps.scoring import trial_scores
+
+    name, _, _ = task.metric
+    scores = trial_scores(dataset, config, result, task.run_dir, task.metric)
     return {
         "state": "complete",
-        "valid_rmse": splits["valid"]["rmse"],
-        "test_rmse": splits["test"]["rmse"] if "test" in splits else None,
+        f"valid_{name}": scores["valid"],
+        f"test_{name}": scores.get("test"),
         "run_dir": task.run_dir,
         "seeds": list(config.seeds),
     }
@@ -231,14 +239,17 @@ def _search_signature(spec: SweepSpec) -> dict[str, Any]:
     """JSON-able description of what is searched and fixed (stored in the study)."""
     search = {k: (list(v.values) if isinstance(v, Choice) else
                   [v.low, v.high, v.log, v.integer]) for k, v in sorted(spec.search.items())}
-    return {"search": search, "fixed": dict(sorted(spec.fixed.items())),
-            "seeds_per_trial": spec.seeds_per_trial, "metric": spec.metric}
+    signature = {"search": search, "fixed": dict(sorted(spec.fixed.items())),
+                 "seeds_per_trial": spec.seeds_per_trial, "metric": spec.metric}
+    if spec.metric_field is not None:  # only when set: older studies keep their signature
+        signature["metric_field"] = spec.metric_field
+    return signature
 
 
 def _open_study(optuna: Any, spec: SweepSpec, url: str, pruner_spec: tuple[str, int, int]) -> Any:
     study = optuna.create_study(
         storage=_storage(optuna, url), sampler=_sampler(optuna, spec),
-        pruner=_pruner(optuna, pruner_spec), study_name=spec.study_name, direction="minimize",
+        pruner=_pruner(optuna, pruner_spec), study_name=spec.study_name, direction=spec.direction,
         load_if_exists=True,
     )
     signature = _search_signature(spec)
@@ -275,10 +286,34 @@ def _distributions(optuna: Any, spec: SweepSpec) -> dict[str, Any]:
 
 
 def _config(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
+    from neuroreduce.sweeps.spec import OPTION_PREFIX
     from neuroreduce.training import TrainConfig
 
-    values = {**spec.fixed, **params, "seeds": list(range(spec.seeds_per_trial))}
+    options = {k[len(OPTION_PREFIX):]: v for k, v in params.items() if k.startswith(OPTION_PREFIX)}
+    values = {**spec.fixed, **{k: v for k, v in params.items() if not k.startswith(OPTION_PREFIX)},
+              "seeds": list(range(spec.seeds_per_trial))}
+    if options:
+        values["model_options"] = {**spec.fixed.get("model_options", {}), **options}
     return TrainConfig.from_dict(values).to_dict()  # checks the combination (ConfigError)
+
+
+def _scored(spec: SweepSpec) -> tuple[str, str]:
+    """The trial result keys of the metric on the validation and test splits."""
+    return spec.metric, f"test_{spec.metric_name}"
+
+
+def _metric(spec: SweepSpec) -> tuple[str, str | None, int]:
+    return spec.metric_name, spec.metric_field, -1 if spec.direction == "maximize" else 1
+
+
+def _check_metric(spec: SweepSpec, dataset_path: Path) -> None:
+    """The metric must score a field the trials predict (before any trial runs)."""
+    from neuroreduce.datasets.streaming import StreamingDataset
+    from neuroreduce.sweeps.scoring import scored_field
+
+    with StreamingDataset(dataset_path) as data:  # reads the fields' specs, not their values
+        specs = data.field_specs
+    scored_field(specs, spec.fixed.get("targets"), _metric(spec))
 
 
 def _task(spec: SweepSpec, trial: Any, url: str, dataset_path: Path, out: Path,
@@ -287,7 +322,7 @@ def _task(spec: SweepSpec, trial: Any, url: str, dataset_path: Path, out: Path,
                      number=trial.number, config=_config(spec, trial.params),
                      dataset_path=str(dataset_path.resolve()),
                      run_dir=str((out / "trials" / f"{trial.number:04d}").resolve()),
-                     pruner=pruner_spec)
+                     pruner=pruner_spec, metric=_metric(spec))
 
 
 def _dataset_path(spec: SweepSpec, out: Path, backend: Backend) -> Path:
@@ -315,12 +350,12 @@ def _final(spec: SweepSpec, best: dict[str, Any], url: str, dataset_path: Path, 
     task = TrialTask(storage=url, study_name=spec.study_name, trial_id=-1, number=best["trial"],
                      config=config, dataset_path=str(dataset_path.resolve()),
                      run_dir=str((out / "best" / f"trial-{best['trial']:04d}").resolve()),
-                     pruner=("none", 0, 0))
+                     pruner=("none", 0, 0), metric=_metric(spec))
     (outcome,) = run_tasks(_run_trial, {"final": task}, backend, progress=False)
     if not outcome.ok:
         errors.append(f"final retraining of trial {best['trial']}: {outcome.error}")
         return None
-    return {k: outcome.value[k] for k in ("valid_rmse", "test_rmse", "run_dir", "seeds")}
+    return {k: outcome.value[k] for k in (*_scored(spec), "run_dir", "seeds")}
 
 
 def _count(optuna: Any, study: Any, state: str) -> int:
@@ -331,17 +366,21 @@ def _best(optuna: Any, study: Any, spec: SweepSpec, url: str) -> dict[str, Any] 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         return None
-    best = min(complete, key=lambda t: (t.value, t.number))
+    sign = -1 if spec.direction == "maximize" else 1
+    best = min(complete, key=lambda t: (sign * t.value, t.number))
+    valid, test = _scored(spec)
     return {
         "study_name": spec.study_name,
         "storage": url,
         "metric": spec.metric,
+        **({} if spec.metric_field is None else {"metric_field": spec.metric_field}),
+        "direction": spec.direction,
         "trial": best.number,
         "value": best.value,
         "params": best.params,
         "config": _config(spec, best.params),
-        "valid_rmse": best.user_attrs.get("valid_rmse"),
-        "test_rmse": best.user_attrs.get("test_rmse"),
+        valid: best.user_attrs.get(valid),
+        test: best.user_attrs.get(test),
         "seeds": best.user_attrs.get("seeds"),
         "run_dir": best.user_attrs.get("run_dir"),
         "n_trials": {s.lower(): _count(optuna, study, s) for s in ("COMPLETE", "PRUNED", "FAIL")},

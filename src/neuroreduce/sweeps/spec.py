@@ -14,8 +14,11 @@ A sweep file is TOML::
     batch_size = [8, 16]
     epochs = 200
 
-    [train]                        # fixed TrainConfig options (not searched)
-    loss = "rmse"
+    [search.model_options]         # the family's options (``neuroreduce models``), searched
+    layers = [1, 2]                # like fields: Optuna names them "model_options.layers"
+
+    [train]                        # fixed TrainConfig options (not searched), tables included:
+    loss = "rmse"                  # model_options, objective, targets, split
 
     [sweep]
     trials = 40                    # total for the study; re-run with more to extend it
@@ -24,8 +27,16 @@ A sweep file is TOML::
     pruner = "median"              # median | hyperband | none
     seeds_per_trial = 3            # ensemble members per trial (seed spread of every trial)
     final_seeds = 10               # retrain the best configuration with this many seeds (0: off)
-    metric = "valid_rmse"          # free-running validation RMSE (output units), mean over seeds
+    metric = "valid_rmse"          # valid_<any registered score>, mean over seeds; its
+                                   # direction (min/max) comes from the metrics registry
+    metric_field = "spikes"        # typed tasks: the field scored (default: the first predicted
+                                   # field of the metric's kind)
     storage = ""                   # Optuna storage URL; default sqlite:///<out>/sweep.db
+
+The metric is computed on the validation split (free-running): ``valid_rmse`` of a dataset of
+dense inputs -> continuous outputs as always; for a typed task (spike events, binary or
+categorical targets, masks) the named field is scored with :mod:`neuroreduce.evaluation.
+registry` (``valid_roc_auc`` of spikes is maximised, ``valid_accuracy`` of labels too).
 
 Every problem is a :class:`~neuroreduce.errors.ConfigError` naming the key and what is allowed.
 """
@@ -40,21 +51,39 @@ from typing import Any
 
 from neuroreduce.errors import ConfigError
 
-#: TrainConfig fields a sweep may search (the others are fixed in ``[train]``).
+#: TrainConfig fields a sweep may search (the others are fixed in ``[train]``), plus the
+#: family's options as ``[search.model_options]``.
 SEARCHABLE: tuple[str, ...] = (
     "model", "hidden", "learning_rate", "batch_size", "epochs", "loss", "early_stopping_patience",
+    "optimizer", "weight_decay", "schedule", "plateau_patience", "plateau_factor", "clip_norm",
+    "window_ms", "burn_in_ms", "teacher_forcing_interval", "warmup_ms",
 )
 #: TrainConfig fields that may be fixed in ``[train]`` (seeds come from ``seeds_per_trial``).
-FIXED: tuple[str, ...] = (*SEARCHABLE, "checkpoint_every", "threads")
+FIXED: tuple[str, ...] = (*SEARCHABLE, "checkpoint_every", "threads", "engine", "model_options",
+                          "objective", "targets", "split")
+#: Searched fields that are names (choices only) and integers (integer ranges only).
+_NAMES = ("model", "loss", "optimizer", "schedule")
+_INTEGERS = ("hidden", "batch_size", "epochs", "early_stopping_patience", "plateau_patience",
+             "teacher_forcing_interval")
+OPTION_PREFIX = "model_options."
 SAMPLERS: tuple[str, ...] = ("tpe", "random")
 PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")
-METRICS: tuple[str, ...] = ("valid_rmse",)
 _SECTIONS = ("dataset", "search", "train", "sweep")
 _DATASET_KEYS = ("path", "scenario", "n_stimuli", "dt_out_ms", "seed")
 _SWEEP_KEYS = (
-    "trials", "sampler", "seed", "pruner", "seeds_per_trial", "metric", "storage", "study_name",
-    "pruner_warmup_epochs", "pruner_startup_trials", "final_seeds",
+    "trials", "sampler", "seed", "pruner", "seeds_per_trial", "metric", "metric_field", "storage",
+    "study_name", "pruner_warmup_epochs", "pruner_startup_trials", "final_seeds",
 )
+
+
+def sweep_metrics() -> list[str]:
+    """Allowed ``[sweep] metric`` values: ``valid_<name>`` of every registered metric that
+    scores a field per split and has a direction (:mod:`neuroreduce.evaluation.registry`)."""
+    from neuroreduce.evaluation.field_results import DEFAULT_METRICS
+    from neuroreduce.evaluation.registry import TASK_METRICS
+
+    return [f"valid_{n}" for n, i in sorted(TASK_METRICS.items())
+            if i.kind in DEFAULT_METRICS and i.direction is not None]
 
 
 @dataclass(frozen=True)
@@ -113,7 +142,10 @@ class SweepSpec:
         seeds_per_trial: Ensemble members (seeds 0..n-1) trained per trial.
         final_seeds: Retrain the best configuration with seeds 0..n-1 and report that seed
             spread too (0: report the best trial's own seeds only).
-        metric: Objective (minimised): ``"valid_rmse"``.
+        metric: Objective ``"valid_<name>"`` (:func:`sweep_metrics`), minimised or maximised
+            as the registry says (:attr:`direction`).
+        metric_field: Typed tasks: the predicted field the metric scores (``None``: the first
+            of the metric's kind).
         storage: Optuna storage URL, or ``None`` for ``sqlite:///<out>/sweep.db``.
         study_name: Name of the Optuna study (default: the sweep file's stem).
     """
@@ -130,8 +162,21 @@ class SweepSpec:
     seeds_per_trial: int = 3
     final_seeds: int = 0
     metric: str = "valid_rmse"
+    metric_field: str | None = None
     storage: str | None = None
     study_name: str = "sweep"
+
+    @property
+    def metric_name(self) -> str:
+        """The registry name of :attr:`metric` (``"rmse"`` for ``"valid_rmse"``)."""
+        return self.metric[len("valid_"):]
+
+    @property
+    def direction(self) -> str:
+        """``"minimize"`` or ``"maximize"``: the metric's direction in the registry."""
+        from neuroreduce.evaluation.registry import get_metric_info
+
+        return "maximize" if get_metric_info(self.metric_name).direction == "max" else "minimize"
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
@@ -161,13 +206,11 @@ def parse_sweep(
     dataset = _dataset(_table(data, "dataset"), base)
     search: dict[str, Choice | Range] = {}
     fixed: dict[str, Any] = {}
-    for key, value in _table(data, "search", required=False).items():
-        if key not in SEARCHABLE:
-            raise ConfigError(
-                f"[search] {key!r} cannot be searched; allowed: {', '.join(SEARCHABLE)}"
-            )
+    for key, value in _searched(_table(data, "search", required=False)):
         param = _param(key, value)
-        if param is None:
+        if param is None and key.startswith(OPTION_PREFIX):
+            fixed.setdefault("model_options", {})[key[len(OPTION_PREFIX):]] = value
+        elif param is None:
             fixed[key] = value
         else:
             search[key] = param
@@ -176,7 +219,15 @@ def parse_sweep(
             raise ConfigError(f"[train] unknown option {key!r}; allowed: {', '.join(FIXED)}")
         if key in search:
             raise ConfigError(f"{key!r} is both searched ([search]) and fixed ([train]); keep one")
+        if key == "model_options" and isinstance(value, dict):
+            both = sorted(f"{OPTION_PREFIX}{k}" for k in value
+                          if f"{OPTION_PREFIX}{k}" in search or k in fixed.get(key, {}))
+            if both:
+                raise ConfigError(f"{both[0]!r} is both searched ([search]) and fixed ([train]);"
+                                  " keep one")
+            value = {**fixed.get(key, {}), **value}
         fixed[key] = value
+    _check_options(search, fixed)
     sweep = _table(data, "sweep", required=False)
     _keys(sweep, _SWEEP_KEYS, "[sweep] key")
     options: dict[str, Any] = {"study_name": str(sweep.get("study_name", name))}
@@ -186,7 +237,8 @@ def parse_sweep(
     for key in ("seed", "pruner_warmup_epochs", "pruner_startup_trials", "final_seeds"):
         if key in sweep:
             options[key] = _int(f"[sweep] {key}", sweep[key], minimum=0)
-    for key, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS), ("metric", METRICS)):
+    for key, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS),
+                         ("metric", tuple(sweep_metrics()))):
         if key in sweep:
             if sweep[key] not in allowed:
                 raise ConfigError(
@@ -194,6 +246,11 @@ def parse_sweep(
                     f"use one of {', '.join(allowed)}"
                 )
             options[key] = sweep[key]
+    if "metric_field" in sweep:
+        if not isinstance(sweep["metric_field"], str) or not sweep["metric_field"]:
+            raise ConfigError(f"[sweep] metric_field must be a field name, got "
+                              f"{sweep['metric_field']!r}")
+        options["metric_field"] = sweep["metric_field"]
     if sweep.get("storage"):
         if not isinstance(sweep["storage"], str) or "://" not in sweep["storage"]:
             raise ConfigError(
@@ -229,6 +286,46 @@ def _dataset(table: dict[str, Any], base: Path | None) -> DatasetSource:
     return DatasetSource(**options)
 
 
+def _check_options(search: dict[str, Choice | Range], fixed: dict[str, Any]) -> None:
+    """Every model a trial may use must have the model options searched or fixed."""
+    from dataclasses import fields
+
+    from neuroreduce.models.registry import get_family
+
+    names = [k[len(OPTION_PREFIX):] for k in search if k.startswith(OPTION_PREFIX)]
+    names += list(fixed.get("model_options") or {})
+    model = search.get("model")
+    models = model.values if isinstance(model, Choice) else (fixed.get("model", "gru"),)
+    for m in models:
+        try:
+            allowed = [f.name for f in fields(get_family(str(m)).config) if f.name != "hidden"]
+        except ConfigError:
+            continue  # an unknown model is reported by the trial's TrainConfig
+        for name in names:
+            if name not in allowed:
+                raise ConfigError(f"model_options.{name}: model {m!r} has no option {name!r}; "
+                                  f"its options: {', '.join(allowed) or 'none besides hidden'}")
+
+
+def _searched(table: dict[str, Any]) -> list[tuple[str, Any]]:
+    """``[search]`` entries, ``[search.model_options]`` flattened to ``model_options.<name>``."""
+    out = []
+    for key, value in table.items():
+        if key == "model_options":
+            if not isinstance(value, dict) or not value:
+                raise ConfigError("[search] model_options must be a table of the family's "
+                                  "options, e.g. [search.model_options] layers = [1, 2]")
+            out += [(f"{OPTION_PREFIX}{k}", v) for k, v in value.items()]
+        elif key not in SEARCHABLE:
+            raise ConfigError(
+                f"[search] {key!r} cannot be searched; allowed: "
+                f"{', '.join(SEARCHABLE)}, model_options"
+            )
+        else:
+            out.append((key, value))
+    return out
+
+
 def _param(key: str, value: Any) -> Choice | Range | None:
     if isinstance(value, list):
         if not value:
@@ -251,9 +348,9 @@ def _param(key: str, value: Any) -> Choice | Range | None:
     if log and low <= 0:
         raise ConfigError(f"[search] {key} log range needs low > 0, got {low}")
     integer = isinstance(low, int) and isinstance(high, int)
-    if key in ("hidden", "batch_size", "epochs", "early_stopping_patience") and not integer:
+    if key in _INTEGERS and not integer:
         raise ConfigError(f"[search] {key} is an integer; give integer bounds, got {low}, {high}")
-    if key in ("model", "loss"):
+    if key in _NAMES:
         raise ConfigError(f"[search] {key} is a name; give a list of choices, not a range")
     return Range(low=low, high=high, log=log, integer=integer)
 
