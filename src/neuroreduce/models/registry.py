@@ -16,6 +16,7 @@ from torch import nn
 
 from neuroreduce.errors import ConfigError, unknown_name_error
 from neuroreduce.models import elm, mlp, plrnn, stacked_rnn, tcn
+from neuroreduce.models.baselines import glm, ridge_arx, svm
 from neuroreduce.models.ensemble import SurrogateEnsemble
 from neuroreduce.models.fused import check_engine
 from neuroreduce.models.module_ensemble import ModuleEnsemble
@@ -105,7 +106,7 @@ for _cell, _text in (
 ):
     register_family(_recurrent(_cell, _text))
 
-for _module in (tcn, mlp, elm, stacked_rnn, plrnn):  # one line per further family
+for _module in (tcn, mlp, elm, stacked_rnn, plrnn, ridge_arx, svm, glm):  # one per family
     register_family(Family(**_module.FAMILY))
 
 
