@@ -41,6 +41,8 @@ class Family:
             valid, layout, seed) -> nn.Module`` fits one member in closed form on the
             assembled training split (normalised units); ``build`` then only gives the
             module's shape (to load saved weights). ``None``: trained by gradient descent.
+        check: Optional ``check(config, layout)`` raising ``ConfigError`` when the family
+            cannot predict the task's fields (called before anything is written).
     """
 
     name: str
@@ -49,6 +51,7 @@ class Family:
     build: Callable[..., nn.Module]
     build_ensemble: Callable[..., Any] | None = None
     fit: Callable[..., nn.Module] | None = None
+    check: Callable[[Any, Any], None] | None = None
 
 
 @dataclass(frozen=True)

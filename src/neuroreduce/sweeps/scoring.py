@@ -63,7 +63,7 @@ def trial_scores(dataset: Any, config: Any, result: Any, run_dir: str | Path,
     name, field, _ = metric
     plain = result.io is None or result.io.layout is None
     if plain and field in (None, "outputs") and name in POOLED and config.split is None:
-        return _pooled(dataset, config, run_dir, name)
+        return _pooled(dataset, config, result, name)
     if config.split is not None:
         dataset = apply_split(dataset, config.split, seed=config.seeds[0])
     from neuroreduce.evaluation.field_results import evaluate_fields
@@ -80,12 +80,13 @@ def trial_scores(dataset: Any, config: Any, result: Any, run_dir: str | Path,
             "test": blocks["test"][name] if "test" in blocks else None}
 
 
-def _pooled(dataset: Any, config: Any, run_dir: str | Path, name: str) -> dict[str, Any]:
-    """RMSE/NRMSE pooled over the dense outputs, as a run's ``results.json`` gives them."""
+def _pooled(dataset: Any, config: Any, result: Any, name: str) -> dict[str, Any]:
+    """RMSE/NRMSE pooled over the dense outputs, as a run's ``results.json`` gives them, from
+    the trained ensemble in memory (``train``'s result: no reload)."""
     from neuroreduce.evaluation.evaluate import evaluate_predictions
-    from neuroreduce.training import load_run, predict
+    from neuroreduce.training import predict
 
-    predictions = predict(load_run(run_dir), dataset.inputs)
+    predictions = predict(result, dataset.inputs)
     splits = evaluate_predictions(dataset, predictions, seeds=config.seeds)["splits"]
     return {"valid": splits["valid"][name],
             "test": splits["test"][name] if "test" in splits else None}

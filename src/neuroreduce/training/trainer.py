@@ -183,6 +183,9 @@ def train(
         options=config.model_options,
     )
     io_spec = IOSpec.from_dataset(dataset, layout)
+    family = get_family(config.model)
+    if family.check is not None:
+        family.check(spec.config, layout)
     state = _prepare_folder(
         run_dir,
         resume=resume,
@@ -210,7 +213,6 @@ def train(
         if loop.finished:  # nothing left to train: rewrite the outputs for this config
             loop.save(run_dir)
         with progress_bar(progress, config, loop.epoch) as advance:
-            family = get_family(config.model)
             while not loop.finished:
                 if family.fit is not None:  # non-gradient baseline: one closed-form fit
                     report = loop.fit_members(family.fit, spec.config, layout)

@@ -58,16 +58,21 @@ def build(config: SVMConfig, *, n_inputs: int, n_outputs: int) -> CausalFilter:
     return CausalFilter(n_inputs, n_outputs, config.hidden)
 
 
-def fit(
-    config: SVMConfig, *, train: Assembled, valid: Assembled, layout: TaskLayout, seed: int
-) -> CausalFilter:
-    """One fitted member; ``ConfigError`` for a continuous head (before any work)."""
+def check(config: SVMConfig, layout: TaskLayout) -> None:
+    """``ConfigError`` for a continuous head (called before a run folder is written)."""
     for h in layout.heads:
         if h.kind == "continuous":
             raise ConfigError(
                 f"model 'svm' classifies binary and categorical fields; {h.field!r} is "
                 "continuous: use --model ridge_arx, or leave it out with --target"
             )
+
+
+def fit(
+    config: SVMConfig, *, train: Assembled, valid: Assembled, layout: TaskLayout, seed: int
+) -> CausalFilter:
+    """One fitted member; ``ConfigError`` for a continuous head (before any work)."""
+    check(config, layout)
     n_in, n_out = train.x.shape[-1], layout.n_outputs
     weights, bias = fit_heads(
         config, train=train, valid=valid, layout=layout, seed=seed,
@@ -85,4 +90,5 @@ FAMILY = dict(
     config=SVMConfig,
     build=build,
     fit=fit,
+    check=check,
 )
