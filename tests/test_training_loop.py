@@ -129,3 +129,12 @@ def test_bad_loop_settings_are_one_line_errors(tmp_path, toy, bad, message) -> N
     with pytest.raises(ConfigError, match=message):
         cfg = TrainConfig(hidden=2, epochs=1, **bad)
         train(toy, cfg, tmp_path / "r", progress=False)
+
+
+def test_training_in_memory_writes_nothing_and_equals_a_run(tmp_path, toy, monkeypatch) -> None:
+    cfg = TrainConfig(hidden=4, seeds=(0, 1), epochs=3, batch_size=4)
+    monkeypatch.chdir(tmp_path)
+    memory = train(toy, cfg, None, progress=False)
+    assert memory.run_dir is None and list(tmp_path.iterdir()) == []
+    on_disk = train(toy, cfg, tmp_path / "r", progress=False)
+    np.testing.assert_array_equal(predict(memory, toy.inputs), predict(on_disk, toy.inputs))

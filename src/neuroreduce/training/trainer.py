@@ -45,7 +45,7 @@ class TrainResult:
     """Outcome of :func:`train`: the best model in memory, and its run folder.
 
     Attributes:
-        run_dir: The run folder.
+        run_dir: The run folder (``None`` when trained in memory only).
         seeds: One seed per member.
         best_epochs: Best-validation epoch per member (1-based).
         best_valid_losses: Validation loss at that epoch per member (normalised units).
@@ -61,7 +61,7 @@ class TrainResult:
         io: Channel names, units, dt and layout of the training data (as in ``config.json``).
     """
 
-    run_dir: Path
+    run_dir: Path | None
     seeds: tuple[int, ...]
     best_epochs: tuple[int, ...]
     best_valid_losses: tuple[float, ...]
@@ -128,7 +128,7 @@ def _prepare_folder(
 def train(
     dataset: Dataset | StreamingDataset,
     config: TrainConfig,
-    out_dir: str | Path,
+    out_dir: str | Path | None,
     *,
     resume: bool = True,
     progress: bool = True,
@@ -150,6 +150,8 @@ def train(
             streamed from its file.
         config: Training configuration.
         out_dir: Run folder; created if missing. See :mod:`neuroreduce.training.checkpoint`.
+            ``None`` trains in memory only (nothing is written, nothing resumes): the
+            returned ``model`` is the result, as in a notebook.
         resume: Continue an interrupted run found in ``out_dir`` (same config except
             ``epochs``/``checkpoint_every``/``threads``, same dataset); the result equals an
             uninterrupted run. ``epochs`` may be raised to train a finished run further.
@@ -158,13 +160,14 @@ def train(
         on_epoch_end: Called after every epoch (after any checkpoint of that epoch was saved).
 
     Returns:
-        Best epochs and losses per member, and the loss history.
+        The best model of every member in memory (``.model``, with ``.normalization`` and
+        ``.layout``), best epochs and losses per member, and the loss history.
 
     Raises:
         DatasetError: if the dataset has no split, or no train or valid trials.
         CheckpointError: if ``out_dir`` holds a different run, or a run and ``resume`` is False.
     """
-    run_dir = Path(out_dir)
+    run_dir = None if out_dir is None else Path(out_dir)
     dataset_hash = dataset.content_hash()  # of the data as given (a split is in the config)
     dataset = _split(dataset, config)
     layout = TaskLayout.from_specs(dataset.field_specs, targets=config.targets)
@@ -186,7 +189,7 @@ def train(
     family = get_family(config.model)
     if family.check is not None:
         family.check(spec.config, layout)
-    state = _prepare_folder(
+    state = None if run_dir is None else _prepare_folder(
         run_dir,
         resume=resume,
         config=config,
@@ -207,11 +210,13 @@ def train(
             loop.load_state_dict(state, run_dir / ckpt.STATE_FILE)
             provenance = ckpt.read_provenance(run_dir)
             provenance.setdefault("resumed", []).append({"at": _now(), "from_epoch": loop.epoch})
-        ckpt.write_config(run_dir, config, spec, io_spec)
-        ckpt.write_normalization(run_dir, normalization)
-        ckpt.write_provenance(run_dir, provenance)
+        save = (lambda: None) if run_dir is None else (lambda: loop.save(run_dir))
+        if run_dir is not None:
+            ckpt.write_config(run_dir, config, spec, io_spec)
+            ckpt.write_normalization(run_dir, normalization)
+            ckpt.write_provenance(run_dir, provenance)
         if loop.finished:  # nothing left to train: rewrite the outputs for this config
-            loop.save(run_dir)
+            save()
         with progress_bar(progress, config, loop.epoch) as advance:
             while not loop.finished:
                 if family.fit is not None:  # non-gradient baseline: one closed-form fit
@@ -219,13 +224,14 @@ def train(
                 else:
                     report = loop.run_epoch()
                 if loop.finished or loop.epoch % config.checkpoint_every == 0:
-                    loop.save(run_dir)
+                    save()
                 advance(report)
                 if on_epoch_end is not None:
                     on_epoch_end(report)
-    provenance["finished"] = _now()
-    provenance["epochs_done"] = loop.epoch
-    ckpt.write_provenance(run_dir, provenance)
+    if run_dir is not None:
+        provenance["finished"] = _now()
+        provenance["epochs_done"] = loop.epoch
+        ckpt.write_provenance(run_dir, provenance)
     return loop.result(run_dir, normalization=normalization, layout=layout,
                        dataset_hash=dataset_hash, spec=spec, io=io_spec)
 
