@@ -34,6 +34,7 @@ from neuroreduce.datasets.io import (
     FORMAT_NAME,
     _attr_str,
     _metadata_hash,
+    check_stored_inside,
     check_version,
     read_field,
     read_field_specs,
@@ -128,6 +129,7 @@ class StreamingDataset:
         if fmt != FORMAT_NAME:
             raise DatasetError(f"{src} is not a neuroreduce dataset (format {fmt!r})")
         check_version(f, src)
+        check_stored_inside(f, src)
         keys = ("inputs", "outputs", "input_names", "output_names", "families", "split")
         missing = [k for k in (*keys, "stimulus_params") if k not in f]
         missing += [
