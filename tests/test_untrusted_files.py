@@ -5,6 +5,7 @@ show` prints the resolved paths an experiment file chooses."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -150,3 +151,129 @@ def test_a_dataset_cannot_read_etc_passwd_as_training_inputs(tmp_path) -> None:
     with pytest.raises(DatasetError, match="/etc/passwd"):
         StreamingDataset(path)
     assert os.path.getsize(path) < size + 100_000  # nothing was copied in
+
+
+# ---------------------------------------------------------------- the c302 network cache
+
+
+def _fake_build(calls: list[Path]):
+    """A stand-in for the ~20 s c302 build: network.py, a .hoc template and a "library"."""
+
+    def build(spec, folder, *, log):
+        calls.append(folder)
+        (folder / "network.py").write_text("class NeuronSimulation:\n    pass\n")
+        (folder / "GenericNeuronCell.hoc").write_text("begintemplate X\nendtemplate X\n")
+        (folder / "x86_64").mkdir()
+        (folder / "x86_64" / "libnrnmech.so").write_bytes(b"\x7fELF compiled mechanisms")
+        (folder / "x86_64" / "Leak.o").write_bytes(b"not run")
+        return {"timings": {}, "cells": ["AVBL"], "synapses": []}
+
+    return build
+
+
+@pytest.fixture
+def fake_entry(tmp_path, monkeypatch):
+    from neuroreduce.simulators import c302_build
+
+    calls: list[Path] = []
+    monkeypatch.setattr(c302_build, "_build_into", _fake_build(calls))
+    built = c302_build.ensure_built(c302_build.BuildSpec(parameter_set="C0"), cache_dir=tmp_path)
+    return built, calls
+
+
+def test_a_cache_entry_records_the_hashes_of_the_files_it_runs(fake_entry) -> None:
+    import hashlib
+
+    from neuroreduce.simulators.c302_build import ENTRY_HASHES, verify_entry
+
+    built, _ = fake_entry
+    record = json.loads((built.path / "build.json").read_text())[ENTRY_HASHES]
+    assert sorted(record) == ["GenericNeuronCell.hoc", "network.py", "x86_64/libnrnmech.so"]
+    for rel, digest in record.items():
+        assert hashlib.sha256((built.path / rel).read_bytes()).hexdigest() == digest
+    assert verify_entry(built)["network.py"] == (built.path / "network.py").read_bytes()
+
+
+@pytest.mark.parametrize("changed", ["network.py", "GenericNeuronCell.hoc",
+                                     "x86_64/libnrnmech.so"])
+def test_a_changed_cache_entry_is_refused_before_it_runs(fake_entry, tmp_path, changed) -> None:
+    from neuroreduce.errors import DependencyError
+    from neuroreduce.simulators.c302_build import load_network
+
+    built, _ = fake_entry
+    marker = tmp_path / "ran"
+    if changed == "network.py":  # code that would show it ran
+        (built.path / changed).write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    else:
+        with (built.path / changed).open("ab") as f:
+            f.write(b"\n// tampered")
+    with pytest.raises(DependencyError) as info:
+        load_network(built)
+    text = str(info.value)
+    assert "\n" not in text and changed in text and f"delete {built.path} to rebuild it" in text
+    assert not marker.exists()
+
+
+def test_a_missing_file_or_record_is_refused(fake_entry) -> None:
+    from dataclasses import replace
+
+    from neuroreduce.errors import DependencyError
+    from neuroreduce.simulators.c302_build import ENTRY_HASHES, load_network, verify_entry
+
+    built, _ = fake_entry
+    unrecorded = replace(built, info={k: v for k, v in built.info.items() if k != ENTRY_HASHES})
+    with pytest.raises(DependencyError, match="no recorded file hashes.*delete .* to rebuild"):
+        load_network(unrecorded)
+    (built.path / "GenericNeuronCell.hoc").unlink()
+    with pytest.raises(DependencyError, match="lacks GenericNeuronCell.hoc; delete"):
+        verify_entry(built)
+
+
+def test_an_entry_built_without_hashes_or_with_corrupt_build_json_is_rebuilt(fake_entry) -> None:
+    from neuroreduce.simulators import c302_build
+
+    built, calls = fake_entry
+    info = json.loads((built.path / "build.json").read_text())
+    del info[c302_build.ENTRY_HASHES]  # as written by neuroreduce before the hashes
+    (built.path / "build.json").write_text(json.dumps(info))
+    again = c302_build.ensure_built(built.spec, cache_dir=built.path.parent.parent)
+    assert len(calls) == 2 and c302_build.ENTRY_HASHES in again.info
+    (built.path / "build.json").write_text("[1, 2")
+    c302_build.ensure_built(built.spec, cache_dir=built.path.parent.parent)
+    assert len(calls) == 3
+    c302_build.verify_entry(c302_build.ensure_built(built.spec,
+                                                    cache_dir=built.path.parent.parent))
+    assert len(calls) == 3
+
+
+@pytest.mark.slow
+def test_a_real_build_is_verified_and_loads_and_a_changed_library_is_refused(tmp_path) -> None:
+    """One real (~20 s) c302 build of two neurons; loaded in a fresh process (NEURON holds one
+    set of mechanisms per process)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("c302")
+    from neuroreduce.errors import DependencyError
+    from neuroreduce.simulators.c302_build import BuildSpec, ensure_built, load_network
+
+    spec = BuildSpec(parameter_set="C0", cells=("AVBL", "VB1"))
+    try:
+        built = ensure_built(spec, cache_dir=tmp_path)
+    except DependencyError as exc:
+        pytest.skip(f"c302 tools unavailable: {exc}")
+    assert any(rel.endswith("/libnrnmech.so") for rel in built.info["files_sha256"])
+    script = (
+        "from neuroreduce.simulators.c302_build import BuildSpec, ensure_built, load_network\n"
+        f"b = ensure_built(BuildSpec(parameter_set='C0', cells=('AVBL', 'VB1')), "
+        f"cache_dir={str(tmp_path)!r})\n"
+        "h, net = load_network(b)\nprint('sections', len(list(h.allsec())))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "sections 2" in run.stdout
+    library = next(built.path.glob("*/libnrnmech.so"))
+    library.write_bytes(library.read_bytes() + b"\0")
+    with pytest.raises(DependencyError, match=f"{library.parent.name}/libnrnmech.so does not"):
+        load_network(built)

@@ -16,6 +16,12 @@ that changes the files (:func:`build_key`) and lives under ``<cache>/c302/<key>`
 ``platformdirs.user_cache_dir("neuroreduce")``. It is built in a temporary folder and renamed
 into place, under a file lock, so concurrent processes build a model once and never see a
 half-built one.
+
+The cache folder must be trusted: ``network.py``, its ``.hoc`` templates and the compiled
+mechanism library are run as code. ``build.json`` records a SHA-256 of each of them when the entry
+is built (:data:`ENTRY_HASHES`); :func:`load_network` verifies them before loading anything and
+refuses a changed entry ("delete <folder> to rebuild it"), and runs the very bytes it verified.
+An entry without that record (built by an older neuroreduce) is rebuilt.
 """
 
 from __future__ import annotations
@@ -23,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
-import importlib.util
 import io
 import json
 import os
@@ -33,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -58,6 +64,11 @@ BUILD_FORMAT = 1
 NETWORK_ID = "c302net"
 #: Name of the build-only network module written into each build folder.
 NETWORK_MODULE = "network.py"
+#: Key of ``build.json`` mapping each generated file that is run (``network.py``, ``*.hoc``, the
+#: compiled mechanism library) to its SHA-256 hex digest, relative path -> digest.
+ENTRY_HASHES = "files_sha256"
+#: File names of a compiled NEURON mechanism library (``<arch>/<name>``, as NEURON looks).
+_LIBRARY_NAMES = ("libnrnmech.so", "libnrnmech.dylib", "nrnmech.dll")
 
 _TRIM_START = "        trec = h.Vector()"
 _TRIM_END = "    def run(self):"
@@ -207,24 +218,79 @@ def ensure_built(
     key = build_key(spec)
     root = cache_root(cache_dir)
     final = root / key
-    if (final / "build.json").is_file():
+    if _complete(final):
         return _load(final, spec)
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / f"{key}.lock")):
-        if (final / "build.json").is_file():
+        if _complete(final):
             return _load(final, spec)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
         try:
             info = _build_into(spec, tmp, log=log or (lambda _msg: None))
             info.update(key=key, spec=asdict(spec), versions=tool_versions(), format=BUILD_FORMAT)
+            info[ENTRY_HASHES] = {rel: _sha256(tmp / rel) for rel in entry_files(tmp)}
             write_json_atomic(tmp / "build.json", info)
-            if final.exists():  # a leftover without build.json: never complete
+            if final.exists():  # a leftover without (a valid) build.json: never complete
                 shutil.rmtree(final)
             os.replace(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return _load(final, spec)
+
+
+def entry_files(folder: Path) -> list[str]:
+    """The files of a build folder that are run as code, relative to it: ``network.py``, the
+    ``.hoc`` templates beside it and the compiled mechanism library (``<arch>/libnrnmech.so``)."""
+    found = [folder / NETWORK_MODULE] if (folder / NETWORK_MODULE).is_file() else []
+    found += sorted(folder.glob("*.hoc"))
+    found += sorted(p for p in folder.glob("*/*") if p.name in _LIBRARY_NAMES and p.is_file())
+    return [p.relative_to(folder).as_posix() for p in found]
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _complete(folder: Path) -> bool:
+    """True if ``folder`` holds a finished build with its file hashes recorded (else rebuild)."""
+    try:
+        info = json.loads((folder / "build.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and isinstance(info.get(ENTRY_HASHES), dict)
+
+
+def verify_entry(built: BuiltModel) -> dict[str, bytes]:
+    """Check the build's run files against the SHA-256 recorded when it was built.
+
+    Returns the verified contents, relative path -> bytes (run these, not the files). Raises a
+    one-line DependencyError ("delete <folder> to rebuild it") if the record is missing or a file
+    is missing or changed.
+    """
+    folder = built.path
+    record = built.info.get(ENTRY_HASHES)
+    rebuild = f"delete {folder} to rebuild it"
+    if not isinstance(record, dict) or not record:
+        raise DependencyError(
+            f"network cache entry {folder} has no recorded file hashes (not built by this "
+            f"neuroreduce); {rebuild}"
+        )
+    contents = {}
+    for rel, expected in sorted(record.items()):
+        path = folder / rel
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise DependencyError(f"network cache entry {folder} lacks {rel}; {rebuild}") from None
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise DependencyError(
+                f"network cache entry {folder} was changed after it was built ({rel} does not "
+                f"match its recorded SHA-256); {rebuild}"
+            )
+        contents[rel] = data
+    return contents
 
 
 def _load(folder: Path, spec: BuildSpec) -> BuiltModel:
@@ -357,9 +423,11 @@ def load_network(built: BuiltModel) -> tuple[Any, Any]:
             ``./x86_64``) or the build folder lacks its compiled mechanisms.
     """
     global _LOADED_MECHANISMS
+    verified = verify_entry(built)  # before NEURON loads or runs anything of the entry
+    if NETWORK_MODULE not in verified:
+        raise DependencyError(f"no {NETWORK_MODULE} in {built.path}; delete it to rebuild it")
     # No GUI: without this NEURON warns "no DISPLAY" on every headless machine.
     os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
-    import neuron
     from neuron import h
 
     if _LOADED_MECHANISMS is None:
@@ -368,23 +436,30 @@ def load_network(built: BuiltModel) -> tuple[Any, Any]:
                 "NEURON already has c302 mechanisms loaded, probably auto-loaded from ./x86_64 in "
                 f"{os.getcwd()}; run from a folder without an x86_64 subfolder"
             )
+        library = _library(verified)
         with contextlib.redirect_stdout(io.StringIO()):
-            ok = neuron.load_mechanisms(str(built.path), warn_if_already_loaded=False)
+            ok = library is not None and h.nrn_load_dll(str(built.path / library))
         if not ok:
             raise DependencyError(
                 f"no compiled mechanisms in {built.path}; delete that folder to rebuild it"
             )
         _LOADED_MECHANISMS = built.path
-    spec = importlib.util.spec_from_file_location(
-        f"neuroreduce_c302_network_{built.key}", built.network_module
-    )
-    if spec is None or spec.loader is None:
-        raise DependencyError(f"cannot load {built.network_module}; delete its folder to rebuild")
-    module = importlib.util.module_from_spec(spec)
+    # run the verified bytes (not the file, nor a bytecode cache beside it)
+    module = types.ModuleType(f"neuroreduce_c302_network_{built.key}")
+    module.__file__ = str(built.network_module)
+    code = compile(verified[NETWORK_MODULE], str(built.network_module), "exec")
     with contextlib.redirect_stdout(io.StringIO()):
-        spec.loader.exec_module(module)
+        exec(code, module.__dict__)  # noqa: S102 (the verified, generated network module)
         built_net = module.NeuronSimulation(tstop=500.0, dt=built.spec.dt_ms)
     return h, built_net
+
+
+def _library(verified: dict[str, bytes]) -> str | None:
+    """The verified mechanism library NEURON would load: ``<machine>/lib...`` first."""
+    import platform
+    libraries = [rel for rel in verified if Path(rel).name in _LIBRARY_NAMES]
+    mine = [rel for rel in libraries if Path(rel).parent.name == platform.machine()]
+    return (mine or libraries or [None])[0]
 
 
 def _generate(spec: BuildSpec) -> None:
