@@ -29,4 +29,4 @@ def export(
 
     path = run_export(run, output, fmt=fmt, member=member, mode=mode)
     what = f"{fmt} ({mode})" if fmt == "onnx" else fmt
-    out.print(f"wrote {path} [{what}, member {member}] and {sidecar_path(path)}")
+    out.print(f"wrote {path} [{what}, member {member}] and {sidecar_path(path)}", markup=False)

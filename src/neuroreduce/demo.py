@@ -6,6 +6,7 @@ small GRU ensembles, evaluates them and writes their reports.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import platformdirs
 
+from neuroreduce._io import check_writable_folder, write_json_atomic
 from neuroreduce.errors import ConfigError
 
 
@@ -51,6 +53,38 @@ def dataset_cache_path(config: DemoConfig) -> Path:
     return root / "datasets" / name
 
 
+def _hash_path(data_path: Path) -> Path:
+    """The record of the content hash the demo simulated into ``data_path``."""
+    return data_path.with_name(data_path.name + ".hash.json")
+
+
+def cached_dataset_valid(data_path: Path, config: DemoConfig) -> bool:
+    """Whether ``data_path`` holds the dataset the demo simulates for ``config``.
+
+    True only if the file loads (its data match its own stored content hash), its content hash
+    equals the one recorded beside it when the demo simulated it, and its provenance names the
+    demo's scenario, number of stimuli and seed 0, on the demo's time step. Anything else (a
+    missing, foreign, corrupt or replaced file) is False: the demo then simulates it again.
+    """
+    from neuroreduce.datasets.io import load_dataset
+
+    if not data_path.is_file():
+        return False
+    try:
+        dataset = load_dataset(data_path)
+        recorded = json.loads(_hash_path(data_path).read_text(encoding="utf-8"))["content_hash"]
+    except Exception:  # noqa: BLE001 - whatever fails to verify is simulated again
+        return False
+    prov = dataset.provenance
+    return (
+        recorded == dataset.content_hash()
+        and prov.get("scenario") == config.scenario
+        and prov.get("n_stimuli") == config.n_stimuli
+        and prov.get("stimulus_seed") == 0
+        and dataset.dt_ms == config.dt_out_ms
+    )
+
+
 @dataclass(frozen=True)
 class DemoResult:
     """What the demo produced: the dataset file, one report per model, and the wall time (s)."""
@@ -62,7 +96,12 @@ class DemoResult:
 
 def run_demo(out_dir: str | Path, *, config: DemoConfig | None = None,
              progress: bool = True) -> DemoResult:
-    """Run simulate -> train -> evaluate -> report on defaults into ``out_dir``."""
+    """Run simulate -> train -> evaluate -> report on defaults into ``out_dir``.
+
+    Raises:
+        OutputError: before any work, if ``out_dir`` (or the dataset cache folder) cannot be
+            created or written.
+    """
     from neuroreduce import pipeline
     from neuroreduce.reporting.report import make_report
     from neuroreduce.training import TrainConfig
@@ -71,8 +110,10 @@ def run_demo(out_dir: str | Path, *, config: DemoConfig | None = None,
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     data_path = dataset_cache_path(config)
-    if not data_path.exists():
-        pipeline.simulate(
+    check_writable_folder(out_dir)  # fail in one line now, not after minutes of simulation
+    if not cached_dataset_valid(data_path, config):
+        check_writable_folder(data_path.parent)
+        dataset = pipeline.simulate(
             config.scenario,
             n_stimuli=config.n_stimuli,
             dt_out_ms=config.dt_out_ms,
@@ -80,6 +121,7 @@ def run_demo(out_dir: str | Path, *, config: DemoConfig | None = None,
             out=data_path,
             progress=progress,
         )
+        write_json_atomic(_hash_path(data_path), {"content_hash": dataset.content_hash()})
     reports: dict[str, Path] = {}
     for hidden in config.hidden_sizes:
         run_dir = out_dir / f"gru{hidden}"

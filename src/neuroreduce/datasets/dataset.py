@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,8 @@ class Dataset:
     fields: tuple[Field, ...] = ()
 
     def __post_init__(self) -> None:
+        if np.iscomplexobj(self.inputs) or np.iscomplexobj(self.outputs):
+            raise DatasetError("dataset inputs/outputs hold complex values; give real numbers")
         inputs = np.ascontiguousarray(self.inputs, dtype=np.float32)
         outputs = np.ascontiguousarray(self.outputs, dtype=np.float32)
         object.__setattr__(self, "inputs", inputs)
@@ -76,6 +79,11 @@ class Dataset:
             raise DatasetError(
                 f"inputs {inputs.shape} and outputs {outputs.shape} differ in trials or time"
             )
+        for kind, names in (("input", self.input_names), ("output", self.output_names)):
+            if len(set(names)) != len(names):
+                twice = sorted(n for n, k in Counter(names).items() if k > 1)
+                raise DatasetError(f"duplicate {kind} channel name(s) {', '.join(twice[:20])}; "
+                                   "every channel needs its own name")
         if inputs.shape[2] != len(self.input_names) or outputs.shape[2] != len(self.output_names):
             raise DatasetError(
                 f"{len(self.input_names)} input names / {len(self.output_names)} output names do "

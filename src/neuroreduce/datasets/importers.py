@@ -122,10 +122,12 @@ def import_csv_folder(
             raise DatasetError(
                 f"{path}: no time column; name one of {', '.join(TIME_COLUMNS)} in the header"
             )
-        missing = [c for c in (*input_names, *output_names) if c not in header]
+        present = set(header)
+        missing = [c for c in (*input_names, *output_names) if c not in present]
         if missing:
             raise DatasetError(
-                f"{path}: missing column(s) {', '.join(missing)}; header has {', '.join(header)}"
+                f"{path}: missing column(s) {_name_list(missing)}; header has "
+                f"{_name_list(header)}"
             )
         col = {name: i for i, name in enumerate(header)}
         t_ms = rows[:, col[time_col]] * TIME_COLUMNS[time_col]
@@ -177,6 +179,12 @@ def import_npz(path: str | os.PathLike[str]) -> Dataset:
         raise DatasetError(
             f"{source} lacks array(s) {', '.join(missing)}; save them with numpy.savez"
         )
+    complex_keys = [k for k in ("inputs", "outputs", "dt_ms") if arrays[k].dtype.kind == "c"]
+    if complex_keys:
+        raise DatasetError(
+            f"{source}: {', '.join(complex_keys)} hold complex values; store real numbers "
+            "(e.g. the real part or the magnitude) instead"
+        )
     try:
         dt_ms = float(np.asarray(arrays["dt_ms"]).reshape(()))
         inputs = np.asarray(arrays["inputs"], dtype=np.float64)
@@ -185,6 +193,10 @@ def import_npz(path: str | os.PathLike[str]) -> Dataset:
         raise DatasetError(
             f"{source}: inputs/outputs must be numeric arrays and dt_ms one number"
         ) from None
+    if inputs.ndim == 3 and inputs.shape[1] < 2:
+        raise DatasetError(
+            f"{source}: trials need at least 2 time samples, got {inputs.shape[1]}"
+        )
     optional = {}
     for key in ("families", "stimulus_params"):
         if key in arrays:
@@ -362,6 +374,13 @@ def _assemble(
         stimulus_params=tuple(json.dumps({"source_file": p.name}) for p in paths),
         provenance=_provenance(source, paths),
     )
+
+
+def _name_list(names: Sequence[str], *, limit: int = 20) -> str:
+    """``names`` joined by commas (each cut to 60 characters), at most ``limit`` of them, then
+    "... and N more"."""
+    shown = ", ".join(n if len(n) <= 60 else n[:57] + "..." for n in names[:limit])
+    return shown if len(names) <= limit else f"{shown}, ... and {len(names) - limit} more"
 
 
 def _provenance(source: dict, paths: list[Path]) -> dict:
