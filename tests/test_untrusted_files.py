@@ -277,3 +277,51 @@ def test_a_real_build_is_verified_and_loads_and_a_changed_library_is_refused(tmp
     library.write_bytes(library.read_bytes() + b"\0")
     with pytest.raises(DependencyError, match=f"{library.parent.name}/libnrnmech.so does not"):
         load_network(built)
+
+
+# ---------------------------------------------------------------- experiment files choose paths
+
+EXPERIMENT = """
+[experiment]
+name = "paths"
+seeds = 1
+data_dir = "../shared"
+
+[datasets.toy]
+scenario = "toy"
+stimuli = 4
+dt_out_ms = 1.0
+seed = 0
+
+[datasets.given]
+path = "link/given.h5"
+role = "test"
+
+[training]
+epochs = 1
+
+[[grid]]
+datasets = ["toy"]
+models = ["gru"]
+hidden = [4]
+"""
+
+
+def test_experiment_show_prints_every_path_resolved(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from neuroreduce.cli import app
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    (tmp_path / "exp.toml").write_text(EXPERIMENT)
+    result = CliRunner().invoke(app, ["experiment", "show", str(tmp_path / "exp.toml"),
+                                      "-o", str(tmp_path / "link" / "out")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    resolved = os.path.realpath(real)
+    assert f"output folder: {resolved}/out" in lines
+    assert f"data cache: {resolved}/shared" in lines
+    assert any(ln.startswith(f"dataset toy: {resolved}/shared/toy-") for ln in lines)
+    assert f"dataset given (given path): {resolved}/given.h5" in lines

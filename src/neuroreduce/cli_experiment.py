@@ -110,6 +110,7 @@ def _show_one(spec: Any, out_dir: Path) -> None:
             "grid" if any(c.dataset == name for c in spec.cells) else "unused")
         data.add_row(name, role, json.dumps(table, sort_keys=True), f"{path.name} ({state})")
     out.print(data)
+    _show_paths(spec, out_dir)
     spec = _cached_folds(spec, out_dir)
     split = any(c.config.split is not None for c in spec.cells)
     cells = Table(title=f"cells ({len(spec.cells)})")
@@ -127,6 +128,20 @@ def _show_one(spec: Any, out_dir: Path) -> None:
                       str(cfg.early_stopping_patience or "-"), *([how] if split else []),
                       "finished" if done else "pending")
     out.print(cells)
+
+
+def _show_paths(spec: Any, out_dir: Path) -> None:
+    """Every place the experiment file makes the tool read or write, with ``..`` and symbolic
+    links resolved (an experiment file is code-equivalent: it chooses these paths)."""
+    from neuroreduce.experiments.datasets import dataset_path
+
+    data_dir = out_dir / spec.data_dir
+    paths = [("output folder", out_dir), ("data cache", os.path.normpath(data_dir))]
+    paths += [(f"dataset {name}" + (" (given path)" if spec.datasets[name].path else ""),
+               dataset_path(spec.datasets[name], data_dir)) for name in spec.dataset_tables]
+    for what, path in paths:
+        out.print(f"{what}: {os.path.realpath(path)}", markup=False, highlight=False,
+                  soft_wrap=True)
 
 
 def _cached_folds(spec: Any, out_dir: Path) -> Any:
