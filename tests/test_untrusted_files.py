@@ -222,14 +222,14 @@ def test_a_missing_file_or_record_is_refused(fake_entry) -> None:
 
     built, _ = fake_entry
     unrecorded = replace(built, info={k: v for k, v in built.info.items() if k != ENTRY_HASHES})
-    with pytest.raises(DependencyError, match="no recorded file hashes.*delete .* to rebuild"):
+    with pytest.raises(DependencyError, match="no valid file hashes; delete .* to rebuild"):
         load_network(unrecorded)
     (built.path / "GenericNeuronCell.hoc").unlink()
     with pytest.raises(DependencyError, match="lacks GenericNeuronCell.hoc; delete"):
         verify_entry(built)
 
 
-def test_an_entry_built_without_hashes_or_with_corrupt_build_json_is_rebuilt(fake_entry) -> None:
+def test_an_entry_without_hashes_or_with_a_corrupt_build_json_is_rebuilt(fake_entry) -> None:
     from neuroreduce.simulators import c302_build
 
     built, calls = fake_entry
@@ -238,12 +238,29 @@ def test_an_entry_built_without_hashes_or_with_corrupt_build_json_is_rebuilt(fak
     (built.path / "build.json").write_text(json.dumps(info))
     again = c302_build.ensure_built(built.spec, cache_dir=built.path.parent.parent)
     assert len(calls) == 2 and c302_build.ENTRY_HASHES in again.info
-    (built.path / "build.json").write_text("[1, 2")
-    c302_build.ensure_built(built.spec, cache_dir=built.path.parent.parent)
-    assert len(calls) == 3
+    good = json.loads((built.path / "build.json").read_text())
+    broken = ["[1, 2", "[1, 2]", json.dumps({**good, "cells": "AVBL"}),
+              json.dumps({**good, "synapses": [["a", "b", "c", "1"]]}),
+              json.dumps({**good, c302_build.ENTRY_HASHES: {"../../x": "0" * 64}})]
+    for n, text in enumerate(broken, start=3):
+        (built.path / "build.json").write_text(text)
+        c302_build.ensure_built(built.spec, cache_dir=built.path.parent.parent)
+        assert len(calls) == n, text
     c302_build.verify_entry(c302_build.ensure_built(built.spec,
                                                     cache_dir=built.path.parent.parent))
-    assert len(calls) == 3
+    assert len(calls) == 2 + len(broken)
+
+
+def test_a_record_pointing_outside_the_entry_is_refused(fake_entry) -> None:
+    from dataclasses import replace
+
+    from neuroreduce.errors import DependencyError
+    from neuroreduce.simulators.c302_build import ENTRY_HASHES, verify_entry
+
+    built, _ = fake_entry
+    outside = {**built.info[ENTRY_HASHES], "../elsewhere/x86_64/libnrnmech.so": "0" * 64}
+    with pytest.raises(DependencyError, match="no valid file hashes"):
+        verify_entry(replace(built, info={**built.info, ENTRY_HASHES: outside}))
 
 
 @pytest.mark.slow

@@ -17,11 +17,10 @@ that changes the files (:func:`build_key`) and lives under ``<cache>/c302/<key>`
 into place, under a file lock, so concurrent processes build a model once and never see a
 half-built one.
 
-The cache folder must be trusted: ``network.py``, its ``.hoc`` templates and the compiled
-mechanism library are run as code. ``build.json`` records a SHA-256 of each of them when the entry
-is built (:data:`ENTRY_HASHES`); :func:`load_network` verifies them before loading anything and
-refuses a changed entry ("delete <folder> to rebuild it"), and runs the very bytes it verified.
-An entry without that record (built by an older neuroreduce) is rebuilt.
+The cache folder must be trusted: its ``network.py``, ``.hoc`` templates and mechanism library run
+as code. ``build.json`` records their SHA-256 (:data:`ENTRY_HASHES`); :func:`load_network` checks
+them before loading anything, refuses a changed entry ("delete <folder> to rebuild it") and runs
+the verified bytes. An entry without that record (older, or corrupt) is rebuilt.
 """
 
 from __future__ import annotations
@@ -228,7 +227,8 @@ def ensure_built(
         try:
             info = _build_into(spec, tmp, log=log or (lambda _msg: None))
             info.update(key=key, spec=asdict(spec), versions=tool_versions(), format=BUILD_FORMAT)
-            info[ENTRY_HASHES] = {rel: _sha256(tmp / rel) for rel in entry_files(tmp)}
+            info[ENTRY_HASHES] = {rel: hashlib.sha256((tmp / rel).read_bytes()).hexdigest()
+                                  for rel in entry_files(tmp)}
             write_json_atomic(tmp / "build.json", info)
             if final.exists():  # a leftover without (a valid) build.json: never complete
                 shutil.rmtree(final)
@@ -248,48 +248,46 @@ def entry_files(folder: Path) -> list[str]:
     return [p.relative_to(folder).as_posix() for p in found]
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def _complete(folder: Path) -> bool:
-    """True if ``folder`` holds a finished build with its file hashes recorded (else rebuild)."""
+    """True if ``folder`` holds a finished build whose ``build.json`` is well formed, file hashes
+    included (else it is rebuilt: older, interrupted or corrupt)."""
     try:
         info = json.loads((folder / "build.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(info, dict) and isinstance(info.get(ENTRY_HASHES), dict)
+    return (isinstance(info, dict) and _valid_record(info.get(ENTRY_HASHES))
+            and isinstance(info.get("key"), str) and isinstance(info.get("cells"), list)
+            and all(isinstance(c, str) for c in info["cells"])
+            and isinstance(info.get("synapses"), list)
+            and all(isinstance(s, list) and list(map(type, s)) == [str, str, str, int]
+                    for s in info["synapses"]))
+
+
+def _valid_record(record: Any) -> bool:
+    """A non-empty map of relative paths inside the folder to SHA-256 hex digests."""
+    return isinstance(record, dict) and bool(record) and all(
+        isinstance(rel, str) and isinstance(digest, str) and len(digest) == 64
+        and not Path(rel).is_absolute() and ".." not in Path(rel).parts
+        for rel, digest in record.items())
 
 
 def verify_entry(built: BuiltModel) -> dict[str, bytes]:
-    """Check the build's run files against the SHA-256 recorded when it was built.
-
-    Returns the verified contents, relative path -> bytes (run these, not the files). Raises a
-    one-line DependencyError ("delete <folder> to rebuild it") if the record is missing or a file
-    is missing or changed.
-    """
-    folder = built.path
-    record = built.info.get(ENTRY_HASHES)
+    """Check the build's run files against the SHA-256 recorded when it was built; return their
+    verified contents (run these, not the files). A one-line DependencyError ("delete <folder>
+    to rebuild it") if the record is missing or a file is missing or changed."""
+    folder, record = built.path, built.info.get(ENTRY_HASHES)
     rebuild = f"delete {folder} to rebuild it"
-    if not isinstance(record, dict) or not record:
-        raise DependencyError(
-            f"network cache entry {folder} has no recorded file hashes (not built by this "
-            f"neuroreduce); {rebuild}"
-        )
+    if not _valid_record(record):
+        raise DependencyError(f"network cache entry {folder} has no valid file hashes; {rebuild}")
     contents = {}
     for rel, expected in sorted(record.items()):
-        path = folder / rel
         try:
-            data = path.read_bytes()
+            contents[rel] = (folder / rel).read_bytes()
         except OSError:
             raise DependencyError(f"network cache entry {folder} lacks {rel}; {rebuild}") from None
-        if hashlib.sha256(data).hexdigest() != expected:
-            raise DependencyError(
-                f"network cache entry {folder} was changed after it was built ({rel} does not "
-                f"match its recorded SHA-256); {rebuild}"
-            )
-        contents[rel] = data
+        if hashlib.sha256(contents[rel]).hexdigest() != expected:
+            raise DependencyError(f"network cache entry {folder} was changed after it was built "
+                                  f"({rel} does not match its recorded SHA-256); {rebuild}")
     return contents
 
 
@@ -458,8 +456,7 @@ def _library(verified: dict[str, bytes]) -> str | None:
     """The verified mechanism library NEURON would load: ``<machine>/lib...`` first."""
     import platform
     libraries = [rel for rel in verified if Path(rel).name in _LIBRARY_NAMES]
-    mine = [rel for rel in libraries if Path(rel).parent.name == platform.machine()]
-    return (mine or libraries or [None])[0]
+    return min(libraries, key=lambda r: Path(r).parent.name != platform.machine(), default=None)
 
 
 def _generate(spec: BuildSpec) -> None:
