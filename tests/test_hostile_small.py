@@ -126,7 +126,12 @@ def test_demo_resimulates_a_foreign_cached_dataset(
     foreign = pipeline.simulate("toy", n_stimuli=9, dt_out_ms=2.0, seed=3, out=cache,
                                 progress=False)
     assert not cached_dataset_valid(cache, config)
+    trained: list[Path] = []  # training and reports are not what is tested here: skip them
+    monkeypatch.setattr(pipeline, "train_from_file", lambda data, *a, **k: trained.append(data))
+    monkeypatch.setattr(pipeline, "evaluate", lambda *a, **k: None)
+    monkeypatch.setattr("neuroreduce.reporting.report.make_report", lambda run: run)
     run_demo(tmp_path / "out", config=config, progress=False)
+    assert trained == [cache]
     expected = pipeline.simulate("toy", n_stimuli=6, dt_out_ms=2.0, seed=0, progress=False)
     assert load_dataset(cache).content_hash() == expected.content_hash()
     assert expected.content_hash() != foreign.content_hash()
@@ -152,3 +157,22 @@ def test_export_success_line_is_literal(tmp_path: Path) -> None:
     res = _invoke("export", tmp_path / "run", "-o", tmp_path / "m.onnx")
     assert res.exit_code == 0, res.output
     assert "[onnx (sequence), member 0]" in res.output
+
+
+# ------------------------------------------------------------------ Ctrl-C during simulate
+def test_interrupted_simulate_says_a_rerun_starts_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from neuroreduce import pipeline
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "run_simulator", interrupted)
+    res = _invoke("simulate", "toy", "--stimuli", "6", "-o", tmp_path / "x.h5")
+    assert res.exit_code == 130, res.output
+    assert "Traceback" not in res.output
+    assert "again from the start" in res.output and "to continue" not in res.output
+    assert not (tmp_path / "x.h5").exists()
+    with pytest.raises(KeyboardInterrupt, match="again from the start"):
+        pipeline.simulate("toy", n_stimuli=6, progress=False)

@@ -32,9 +32,10 @@ def friendly_errors(func: F) -> F:
         except NeuroreduceError as exc:
             err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err.print("[bold red]interrupted[/]: finished files were kept, nothing half-written "
-                      "was left; re-run the same command to continue.")
+        except KeyboardInterrupt as exc:  # an operation may say what a re-run will do
+            reason = str(exc) or ("finished files were kept, nothing half-written was left; "
+                                  "re-run the same command to continue.")
+            err.print(f"[bold red]interrupted[/]: {escape(reason)}", highlight=False)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]

@@ -5,6 +5,7 @@ Each CLI command calls exactly one function of this module (or of ``reporting``/
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,31 @@ from neuroreduce.errors import CheckpointError, ConfigError, DatasetError
 from neuroreduce.scenarios import Scenario, get_scenario
 
 DATASET_LINK = "dataset.json"
+
+#: What an interrupted ``simulate`` says (the CLI prints it): it keeps no partial results.
+SIMULATE_INTERRUPTED = (
+    "the dataset was not written; simulate keeps no partial results, so re-running the same "
+    "command simulates every trial again from the start"
+)
+
+
+def _says_on_interrupt(message: str) -> Any:
+    """Decorator: a bare ``KeyboardInterrupt`` in the function is re-raised carrying ``message``
+    (what a re-run will do), which the CLI prints instead of its generic line."""
+
+    def decorate(func: Any) -> Any:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except KeyboardInterrupt as exc:
+                if exc.args:
+                    raise
+                raise KeyboardInterrupt(message) from None
+
+        return wrapper
+
+    return decorate
 
 
 @dataclass(frozen=True)
@@ -101,6 +127,7 @@ def run_simulator(
     )
 
 
+@_says_on_interrupt(SIMULATE_INTERRUPTED)
 def simulate(
     scenario: str,
     *,
