@@ -176,3 +176,22 @@ def test_interrupted_simulate_says_a_rerun_starts_over(
     assert not (tmp_path / "x.h5").exists()
     with pytest.raises(KeyboardInterrupt, match="again from the start"):
         pipeline.simulate("toy", n_stimuli=6, progress=False)
+
+
+def test_duplicate_channel_names_in_a_dataset_file(tmp_path: Path) -> None:
+    import h5py
+
+    from neuroreduce import pipeline
+    from neuroreduce.datasets.io import load_dataset
+    from neuroreduce.datasets.streaming import StreamingDataset
+
+    path = tmp_path / "d.h5"
+    pipeline.simulate("toy", n_stimuli=6, dt_out_ms=2.0, out=path, progress=False)
+    with h5py.File(path, "r+") as f:
+        names = f["input_names"].asstr()[()]
+        assert len(names) >= 2
+        f["input_names"][1] = names[0]
+    with pytest.raises(DatasetError, match="duplicate"):
+        StreamingDataset(path)
+    with pytest.raises(DatasetError, match="duplicate"):
+        load_dataset(path)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import platformdirs
 
-from neuroreduce._io import write_json_atomic
+from neuroreduce._io import check_writable_folder, write_json_atomic
 from neuroreduce.errors import ConfigError
 
 
@@ -96,7 +96,12 @@ class DemoResult:
 
 def run_demo(out_dir: str | Path, *, config: DemoConfig | None = None,
              progress: bool = True) -> DemoResult:
-    """Run simulate -> train -> evaluate -> report on defaults into ``out_dir``."""
+    """Run simulate -> train -> evaluate -> report on defaults into ``out_dir``.
+
+    Raises:
+        OutputError: before any work, if ``out_dir`` (or the dataset cache folder) cannot be
+            created or written.
+    """
     from neuroreduce import pipeline
     from neuroreduce.reporting.report import make_report
     from neuroreduce.training import TrainConfig
@@ -105,7 +110,9 @@ def run_demo(out_dir: str | Path, *, config: DemoConfig | None = None,
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     data_path = dataset_cache_path(config)
+    check_writable_folder(out_dir)  # fail in one line now, not after minutes of simulation
     if not cached_dataset_valid(data_path, config):
+        check_writable_folder(data_path.parent)
         dataset = pipeline.simulate(
             config.scenario,
             n_stimuli=config.n_stimuli,

@@ -33,6 +33,13 @@ class DependencyError(NeuroreduceError):
     """An external tool (java, nrnivmodl, c302) is missing or failed."""
 
 
+class OutputError(NeuroreduceError, OSError):
+    """An output path that cannot or must not be written (special file, input, full disk).
+
+    Also an ``OSError``, so code that tolerates failed writes (``except OSError``) still does.
+    """
+
+
 def unknown_name_error(kind: str, name: str, known: list[str] | tuple[str, ...]) -> ConfigError:
     """Build the standard "unknown X 'name'; known: a, b, c" error.
 

@@ -28,7 +28,13 @@ from typing import Any
 import torch
 
 import neuroreduce
-from neuroreduce._io import atomic_path, json_default, write_json_atomic
+from neuroreduce._io import (
+    atomic_path,
+    check_not_input,
+    check_output_target,
+    json_default,
+    write_json_atomic,
+)
 from neuroreduce.errors import ConfigError
 from neuroreduce.models.deploy import DeployedSurrogate, StepGraph, deploy_model
 from neuroreduce.training.runs import TrainedRun, load_run
@@ -114,6 +120,13 @@ def metadata(run: TrainedRun, member: int, *, fmt: str, mode: str) -> dict[str, 
     }
 
 
+def _check_output(run: TrainedRun, path: str | Path) -> None:
+    """Refuse an export (or its sidecar JSON) that would overwrite a file of the run folder."""
+    for target in (Path(path), sidecar_path(path)):
+        check_output_target(target)
+        check_not_input(target, folders=(run.run_dir,))
+
+
 def sidecar_path(path: str | Path) -> Path:
     """The metadata JSON written next to an exported file: ``<path>.json``."""
     return Path(f"{path}.json")
@@ -133,6 +146,7 @@ def export_torchscript(run: TrainedRun | str | Path, path: str | Path, *, member
         ConfigError: if ``member`` is not a member of the run.
     """
     run = _as_run(run)
+    _check_output(run, path)
     deployed = deployable(run, member)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated upstream
@@ -174,6 +188,7 @@ def export_onnx(
     if mode not in MODES:
         raise ConfigError(f"unknown ONNX mode {mode!r}; use one of {', '.join(MODES)}")
     run = _as_run(run)
+    _check_output(run, path)
     deployed = deployable(run, member)
     meta = metadata(run, member, fmt="onnx", mode=mode)
     names_in, names_out = list(meta["inputs"]), list(meta["outputs"])

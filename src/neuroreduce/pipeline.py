@@ -13,7 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from neuroreduce._io import write_json_atomic
+from neuroreduce._io import (
+    check_not_input,
+    check_output_target,
+    ensure_folder,
+    write_json_atomic,
+)
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.errors import CheckpointError, ConfigError, DatasetError
 from neuroreduce.scenarios import Scenario, get_scenario
@@ -159,6 +164,9 @@ def simulate(
     from neuroreduce.simulators.toy_tasks import TASK_GENERATORS
     from neuroreduce.stimuli import diverse_set
 
+    if out is not None:  # refuse a folder, device, FIFO or foreign symlink before simulating
+        check_output_target(out)
+        ensure_folder(Path(out).parent)
     if scenario in TASK_GENERATORS:  # typed tasks bring their own stimuli and fields
         dataset = TASK_GENERATORS[scenario].make(n_stimuli, seed=seed, dt_ms=dt_out_ms)
         if out is not None:
@@ -228,6 +236,7 @@ def import_dataset(
     from neuroreduce.datasets.io import save_dataset
     from neuroreduce.datasets.splits import with_splits
 
+    check_not_input(out, inputs=(source,), folders=(source,))  # never overwrite the source
     names: dict[str, Any] = {}
     if input_names:
         names["input_names"] = tuple(input_names)

@@ -44,6 +44,7 @@ are refused before anything is read (:func:`check_stored_inside`).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections.abc import Sequence
@@ -54,10 +55,10 @@ import h5py
 import numpy as np
 
 import neuroreduce
-from neuroreduce._io import atomic_path, json_default
+from neuroreduce._io import check_output_target, json_default, write_bytes_atomic
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.datasets.fields import EventTrains, Field, FieldSpec
-from neuroreduce.errors import DatasetError
+from neuroreduce.errors import DatasetError, OutputError
 
 FORMAT_NAME = "neuroreduce.dataset"
 SCHEMA_VERSION = 2
@@ -88,12 +89,14 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
         The path written.
 
     Raises:
-        DatasetError: if the file cannot be written (e.g. full disk, no permission); nothing
+        DatasetError: if the file cannot be written (e.g. full disk, no permission) or
+            ``path`` is not a regular file or a new name (see :mod:`neuroreduce._io`); nothing
             is left under ``path`` or beside it.
     """
-    target = Path(path)
-    if target.is_dir():
-        raise DatasetError(f"cannot write dataset to {target}: it is a folder; give a file name")
+    try:
+        target = check_output_target(path)
+    except OutputError as exc:
+        raise DatasetError(str(exc)) from None
     provenance = dict(dataset.provenance)
     provenance.setdefault("created_utc", datetime.now(UTC).isoformat(timespec="seconds"))
     provenance.setdefault("neuroreduce_version", neuroreduce.__version__)
@@ -101,15 +104,16 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
         provenance_text = json.dumps(provenance, sort_keys=True, default=json_default)
     except (TypeError, ValueError) as exc:
         raise DatasetError(f"dataset provenance is not JSON-serialisable: {exc}") from None
+    # HDF5 writes into memory and Python writes the bytes: a full disk is then a plain OSError
+    # (HDF5 itself raises RuntimeError and can crash while closing a file it failed to write).
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        _write(f, dataset, provenance_text)
     try:
-        with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
-            _write(f, dataset, provenance_text)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise DatasetError(
-            f"could not write dataset to {target}: {reason}; free disk space or choose another path"
-        ) from None
-    return target
+        write_bytes_atomic(target, buffer.getbuffer())
+    except OutputError as exc:
+        raise DatasetError(f"could not write dataset: {exc}") from None
+    return Path(path)
 
 
 def load_dataset(path: str | os.PathLike[str]) -> Dataset:

@@ -154,6 +154,8 @@ class StreamingDataset:
             self._outputs.shape[2],
         ):
             raise DatasetError(f"{src}: channel names do not match the arrays; recreate it")
+        if any(len(set(n)) != len(n) for n in (self.input_names, self.output_names)):
+            raise DatasetError(f"{src}: duplicate channel names; every channel needs its own name")
         self.input_units = _attr_str(f, "input_units", src)
         self.output_units = _attr_str(f, "output_units", src)
         self.dt_ms = float(f.attrs["dt_ms"])

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as save_bytes
 
 import neuroreduce
-from neuroreduce._io import atomic_path, write_json_atomic, write_text_atomic
+from neuroreduce._io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.datasets.fields import FieldSpec
 from neuroreduce.errors import CheckpointError, NeuroreduceError
@@ -192,8 +192,8 @@ def write_weights(
         "epochs_done": str(epochs_done),
         "complete": json.dumps(complete),
     }
-    with atomic_path(run_dir / WEIGHTS_FILE) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    # serialised in memory, written by Python: a full disk is a one-line OutputError
+    write_bytes_atomic(run_dir / WEIGHTS_FILE, save_bytes(tensors, metadata=metadata))
 
 
 def _json_float(v: float) -> float | None:
@@ -249,8 +249,9 @@ def read_provenance(run_dir: Path) -> dict[str, Any]:
 
 def save_state(run_dir: Path, state: dict[str, Any]) -> None:
     """Atomically write the resumable training state to ``checkpoint/last.pt``."""
-    with atomic_path(run_dir / STATE_FILE) as tmp:
-        torch.save(state, tmp)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes_atomic(run_dir / STATE_FILE, buffer.getbuffer())
 
 
 # ---------------------------------------------------------------------------------- reading

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from neuroreduce._io import remove_stale_temporaries
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.datasets.streaming import StreamingDataset
 from neuroreduce.errors import CheckpointError, ConfigError
@@ -92,6 +93,12 @@ def _torch_settings(threads: int) -> Iterator[None]:
         torch.use_deterministic_algorithms(old[1], warn_only=old[2])
 
 
+def live_entries(folder: Path) -> list[Path]:
+    """The entries of ``folder`` once temporaries of dead writers are removed."""
+    remove_stale_temporaries(folder, force=True)
+    return list(folder.iterdir())
+
+
 def _prepare_folder(
     run_dir: Path,
     *,
@@ -105,7 +112,7 @@ def _prepare_folder(
     if run_dir.exists() and not run_dir.is_dir():
         raise CheckpointError(f"{run_dir} is a file; give a folder for the run (-o)")
     if not (run_dir / ckpt.CONFIG_FILE).is_file():
-        if run_dir.is_dir() and any(run_dir.iterdir()):
+        if run_dir.is_dir() and any(live_entries(run_dir)):
             raise CheckpointError(
                 f"{run_dir} is not empty and holds no training run; use a new -o folder"
             )
