@@ -55,7 +55,12 @@ import h5py
 import numpy as np
 
 import neuroreduce
-from neuroreduce._io import check_output_target, json_default, write_bytes_atomic
+from neuroreduce._io import (
+    check_output_target,
+    describe_os_error,
+    json_default,
+    write_bytes_atomic,
+)
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.datasets.fields import EventTrains, Field, FieldSpec
 from neuroreduce.errors import DatasetError, OutputError
@@ -106,13 +111,15 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike[str]) -> Path:
         raise DatasetError(f"dataset provenance is not JSON-serialisable: {exc}") from None
     # HDF5 writes into memory and Python writes the bytes: a full disk is then a plain OSError
     # (HDF5 itself raises RuntimeError and can crash while closing a file it failed to write).
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as f:
-        _write(f, dataset, provenance_text)
     try:
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w") as f:
+            _write(f, dataset, provenance_text)
         write_bytes_atomic(target, buffer.getbuffer())
     except OutputError as exc:
         raise DatasetError(f"could not write dataset: {exc}") from None
+    except OSError as exc:
+        raise DatasetError(f"could not write dataset: {describe_os_error(exc, target)}") from None
     return Path(path)
 
 
@@ -140,7 +147,8 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
             dataset, stored_hash = _read(f, source)
     except DatasetError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, UnicodeDecodeError, RuntimeError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, UnicodeDecodeError, RuntimeError,
+            AttributeError) as exc:  # AttributeError: a corrupt link, e.g. a Datatype
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DatasetError(f"{source} is corrupt or truncated ({detail}); recreate it") from None
     if dataset.content_hash() != stored_hash:
