@@ -193,6 +193,8 @@ def describe_os_error(
         hint = "check the path"
     else:
         hint = "check the path or choose another one"
+    if code in (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EEXIST, errno.EISDIR):
+        verb = "write"  # these only happen when writing
     what = "folder " if folder else ""
     where = f" {what}{name}" if name is not None else ""
     if name is None and exc.filename is None:  # e.g. h5py: the path is in the message
