@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -102,6 +103,7 @@ def train(
     from neuroreduce.models import count_parameters
     from neuroreduce.pipeline import train_from_file
     from neuroreduce.training import TrainConfig
+    from neuroreduce.training.ensemble_loop import DivergenceWarning
 
     config = TrainConfig(model=model, hidden=hidden,
                          seeds=tuple(range(first_seed, first_seed + seeds)), epochs=epochs,
@@ -112,8 +114,14 @@ def train(
                          objective=parse_objective(objective),
                          targets=tuple(target) if target else None, split=parse_split(split),
                          **_train_options(train_option))
-    result = train_from_file(dataset, config, output, resume=resume, progress=True,
-                             stream=stream)
+    with warnings.catch_warnings():  # one line below names every diverged member
+        warnings.simplefilter("ignore", DivergenceWarning)
+        result = train_from_file(dataset, config, output, resume=resume, progress=True,
+                                 stream=stream)
+    if result.diverged:
+        lost = ", ".join(f"{k} (seed {result.seeds[k]})" for k in result.diverged)
+        out.print(f"[yellow]warning: members {lost} diverged (NaN/inf); they keep their best "
+                  "weights so far; try a smaller learning rate[/]")
     ours = count_parameters(result.model.member(0))
     best = ", ".join(f"{e}" for e in result.best_epochs)
     out.print(f"trained {model.upper()}-{hidden} x {seeds} seeds -> {output}\n"

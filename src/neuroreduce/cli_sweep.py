@@ -35,6 +35,12 @@ def sweep(
     counts = ", ".join(f"{n} {state}" for state, n in result.counts.items() if n)
     out.print(f"study {result.study_name!r} in {result.storage}: {counts}")
     if result.best is None:
+        if result.counts.get("fail"):  # every finished trial failed: a failed command
+            from neuroreduce.sweeps.runner import NoTrialSucceededError
+
+            first = f"; first error: {result.errors[0]}" if result.errors else ""
+            raise NoTrialSucceededError(
+                f"no trial of the sweep succeeded ({counts}){first}")
         out.print("no trial completed yet; nothing to report")
         return
     best = result.best

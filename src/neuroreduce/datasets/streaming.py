@@ -11,13 +11,27 @@ Passing one to :func:`neuroreduce.training.train` makes the trainer stream minib
 file; the results equal training on the loaded :class:`~neuroreduce.datasets.dataset.Dataset`.
 
 Unlike :func:`~neuroreduce.datasets.io.load_dataset`, opening does not re-hash the arrays (that
-would read the whole file): the stored ``content_hash`` is trusted; the metadata hash is checked.
+would read the whole file); the metadata hash is checked.
+
+Validation while reading (the in-memory rules of ``Dataset.__post_init__``): every block read is
+checked as it is read: inputs finite, outputs never infinite (NaN marks a missing value, allowed
+only if the file declares missing outputs), typed fields by ``Field.check``; a violation is one
+:class:`~neuroreduce.errors.DatasetError` line naming the file and the trial.
+
+The stored content hash is verified incrementally, without a separate pass over the file: each
+trial that :meth:`StreamingDataset.read` returns pays for hashing ``2 N / M`` rows (of ``N``
+trials, inputs then outputs; ``M`` = training + validation trials) in file order, read as
+contiguous slices and validated like the rest. Training reads every training and validation
+trial in its first epoch (and the training trials once more to normalise), so the whole file
+is hashed by the end of the first pass, at the cost of reading it once more over that pass; a
+mismatch then stops with one line. :meth:`StreamingDataset.verify` finishes the check at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -82,6 +96,57 @@ class Moments:
     def std(self) -> np.ndarray:
         """Population standard deviation per channel."""
         return np.sqrt(self.m2 / max(self.count, 1))
+
+
+class _HashCheck:
+    """The stored content hash, verified in file order at the pace trials are read (module
+    docstring): ``advance(n)`` after ``n`` trials were read."""
+
+    def __init__(self, source: StreamingDataset) -> None:
+        self.source = source
+        n = source.n_trials
+        passed = n if source.split is None else int(np.isin(source.split, (0, 1)).sum())
+        self.rate = 2 * n / max(1, passed)  # rows hashed per trial read
+        self.h = hashlib.sha256()
+        self.credit = 0.0
+        self.row = 0  # next row of the current array
+        self.array = 0  # 0: inputs, 1: outputs, 2: done
+        self.h.update(str(tuple(source._inputs.shape)).encode())
+
+    @property
+    def done(self) -> bool:
+        return self.array == 2
+
+    def advance(self, trials: float) -> None:
+        src = self.source
+        if self.done:
+            return
+        self.credit += trials * self.rate
+        while not self.done and self.credit >= 1:
+            take = int(min(self.credit, _DEFAULT_CHUNK, src.n_trials - self.row))
+            rows = np.arange(self.row, self.row + take)
+            if take:
+                block = src._read_rows((src._inputs, src._outputs)[self.array], rows)
+                src._check_rows(*((block, None) if self.array == 0 else (None, block)), rows)
+                self.h.update(block.tobytes())
+            self.row += take
+            self.credit -= take
+            if self.row >= src.n_trials:
+                self.array += 1
+                self.row = 0
+                if self.array == 1:
+                    self.h.update(str(tuple(src._outputs.shape)).encode())
+                else:
+                    self._finish()
+
+    def _finish(self) -> None:
+        src = self.source
+        src._hash_tail(self.h)
+        if self.h.hexdigest() != src._hash:
+            raise DatasetError(
+                f"{src.path} is corrupt: its data do not match the stored content hash (checked "
+                "over the first pass of reading it); recreate it"
+            )
 
 
 class StreamingDataset:
@@ -181,6 +246,7 @@ class StreamingDataset:
         self.extra_specs: tuple[FieldSpec, ...] = tuple(spec for _, spec in self._field_groups)
         stored = f.attrs.get("content_hash")
         self._hash = None if stored is None else _attr_str(f, "content_hash", src)
+        self._check = None if self._hash is None else _HashCheck(self)
 
     # ------------------------------------------------------------------ metadata
     @property
@@ -208,11 +274,27 @@ class StreamingDataset:
     def content_hash(self) -> str:
         """The stored content hash (equal to ``load_dataset(path).content_hash()``).
 
-        Only if the file has none is it computed, reading the file chunk by chunk.
+        Only if the file has none is it computed, reading the file chunk by chunk. A stored
+        hash is verified while the trials are read (module docstring; :meth:`verify`).
         """
         if self._hash is None:
             self._hash = self._compute_hash()
         return self._hash
+
+    @property
+    def hash_verified(self) -> bool:
+        """True once the stored content hash was found to match the data (or none is stored:
+        then :meth:`content_hash` computes it)."""
+        return self._check is None or self._check.done
+
+    def verify(self) -> None:
+        """Finish verifying the stored content hash now (reads the rows not hashed yet).
+
+        Raises:
+            DatasetError: one line if the data do not match the stored hash.
+        """
+        if self._check is not None:
+            self._check.advance(math.inf)
 
     def _compute_hash(self) -> str:
         h = hashlib.sha256()
@@ -221,6 +303,11 @@ class StreamingDataset:
             for start in range(0, self.n_trials, _DEFAULT_CHUNK):
                 block = np.ascontiguousarray(arr[start : start + _DEFAULT_CHUNK], np.float32)
                 h.update(block.tobytes())
+        self._hash_tail(h)
+        return h.hexdigest()
+
+    def _hash_tail(self, h: Any) -> None:
+        """Feed the metadata and typed fields (after the arrays) into the content hash ``h``."""
         meta = {
             "dt_ms": self.dt_ms,
             "input_names": list(self.input_names),
@@ -231,7 +318,6 @@ class StreamingDataset:
         h.update(json.dumps(meta, sort_keys=True).encode())
         for g, spec in self._field_groups:
             read_field(g, spec).update_hash(h)
-        return h.hexdigest()
 
     def read_fields(self, indices: Sequence[int] | np.ndarray) -> tuple[Field, ...]:
         """The typed fields of trials ``indices`` (in that order), read from the file."""
@@ -241,9 +327,44 @@ class StreamingDataset:
             fields = [read_field(g, spec, unique) for g, spec in self._field_groups]
         except (OSError, ValueError) as exc:
             raise DatasetError(f"could not read {self.path} ({exc}); recreate it") from None
+        for f in fields:
+            self._check_field(f, unique)
         if np.array_equal(unique, idx):
             return tuple(fields)
         return tuple(f.select_trials(inverse) for f in fields)
+
+    def _check_field(self, field: Field, rows: np.ndarray) -> None:
+        """``Field.check`` of the field read for trials ``rows``; on failure, name the first
+        trial that fails (each checked alone) and the file."""
+        try:
+            field.check(rows.size, self.n_time)
+            return
+        except DatasetError as exc:
+            problem = str(exc)
+        for i, trial in enumerate(rows):
+            try:
+                field.select_trials(np.array([i])).check(1, self.n_time)
+            except DatasetError as exc:
+                raise DatasetError(f"{self.path}: trial {int(trial)}: {exc}") from None
+        raise DatasetError(f"{self.path}: trials {int(rows[0])}..{int(rows[-1])}: {problem}")
+
+    def _check_rows(self, x: np.ndarray | None, y: np.ndarray | None, rows: np.ndarray) -> None:
+        """The in-memory rules for ``inputs``/``outputs`` (either may be ``None``: not read) of
+        trials ``rows`` (one line naming the file and the first bad trial)."""
+        checks = []
+        if x is not None:
+            checks.append((lambda: ~np.isfinite(x), "NaN or inf inputs; inputs must be complete"))
+        if y is not None:
+            checks.append((lambda: np.isinf(y), "inf outputs (NaN marks a missing value)"))
+            if not self.outputs_missing:
+                checks.append((lambda: np.isnan(y), "NaN (missing) outputs, but the file does "
+                                                    "not declare missing outputs"))
+        for test, what in checks:
+            bad = test()
+            if bad.any():
+                trial = int(rows[int(np.argmax(bad.reshape(len(rows), -1).any(axis=1)))])
+                raise DatasetError(f"{self.path}: trial {trial} has {what}; fix or recreate "
+                                   "the file")
 
     def dataset_of(self, indices: Sequence[int] | np.ndarray) -> Dataset:
         """An in-memory :class:`Dataset` of trials ``indices`` with every field (no split)."""
@@ -301,6 +422,9 @@ class StreamingDataset:
             y = self._read_rows(self._outputs, unique)
         except (OSError, ValueError) as exc:
             raise DatasetError(f"could not read {self.path} ({exc}); recreate it") from None
+        self._check_rows(x, y, unique)
+        if self._check is not None:
+            self._check.advance(idx.size)
         if np.array_equal(unique, idx):  # already sorted and distinct: no reordering copy
             return x, y
         return x[inverse], y[inverse]

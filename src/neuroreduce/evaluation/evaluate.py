@@ -3,12 +3,18 @@
 Writes ``results.json`` (everything, machine-readable) and ``results.csv`` (one row per split x
 output x statistic) into the run folder, and ``predictions.h5``-free: predictions are recomputed
 on demand by the report (they are cheap).
+
+``results.json`` is strict JSON: a NaN or infinite value (a diverged member, a metric undefined
+on a split) is written as ``null``, and the key ``"non_finite"`` then says how many values that
+are; :func:`read_results` turns those ``null`` numbers back into NaN.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,9 +155,63 @@ def evaluate_predictions(
     return summarise(errors, output_names=dataset.output_names, seeds=seeds)
 
 
+_STAT_KEYS = frozenset({"mean", "std", "min", "max", "median"})
+
+
+def finite_json(obj: Any) -> tuple[Any, int]:
+    """``obj`` with every NaN/inf number (Python or numpy, in dicts, lists, arrays) replaced by
+    ``None``, and how many were replaced: strict JSON (no ``NaN``/``Infinity`` literals)."""
+    count = 0
+
+    def walk(value: Any) -> Any:
+        nonlocal count
+        if isinstance(value, np.ndarray):
+            return walk(value.tolist())
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            count += 1
+            return None
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v) for v in value]
+        return value
+
+    return walk(obj), count
+
+
+def _nan_for_null(value: Any, key: str | None = None) -> Any:
+    """Inverse of :func:`finite_json` for results: ``null`` statistics and numbers in numeric
+    lists become NaN (other ``null`` values stay ``None``)."""
+    if isinstance(value, dict):
+        return {k: _nan_for_null(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        if value and all(v is None or isinstance(v, (int, float)) and not isinstance(v, bool)
+                         for v in value):
+            return [math.nan if v is None else v for v in value]
+        return [_nan_for_null(v) for v in value]
+    if value is None and key in _STAT_KEYS:
+        return math.nan
+    return value
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    """A ``results.json`` with its ``null`` numbers as NaN (see the module docstring)."""
+    return _nan_for_null(json.loads(Path(path).read_text()))
+
+
 def write_results(run_dir: str | Path, results: dict[str, Any]) -> tuple[Path, Path]:
-    """Write ``results.json`` and ``results.csv`` into ``run_dir`` atomically."""
+    """Write ``results.json`` and ``results.csv`` into ``run_dir`` atomically.
+
+    NaN/inf values are written as ``null`` in ``results.json`` (counted in its
+    ``"non_finite"`` key) and as ``nan``/``inf`` in the CSV.
+    """
     run_dir = Path(run_dir)
-    write_json_atomic(run_dir / RESULTS_JSON, results)
+    clean, replaced = finite_json({k: v for k, v in results.items() if k != "non_finite"})
+    if replaced:
+        clean["non_finite"] = (f"{replaced} NaN/inf values (e.g. of a diverged member) are "
+                               "written as null")
+    write_json_atomic(run_dir / RESULTS_JSON, clean)
     write_text_atomic(run_dir / RESULTS_CSV, results_csv(results))
     return run_dir / RESULTS_JSON, run_dir / RESULTS_CSV

@@ -6,8 +6,10 @@ non-interactive Agg backend (no screen needed).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -98,6 +100,8 @@ def plot_loss_curves(
     best_epochs: Sequence[int] | None = None,
     loss_name: str = "loss",
     title: str = "",
+    diverged: Sequence[int] = (),
+    seeds: Sequence[int] = (),
 ) -> Path:
     """Training and validation loss vs epoch: seed mean as a line, seed min-max as a band.
 
@@ -106,10 +110,12 @@ def plot_loss_curves(
         train_loss: ``[member, epoch]`` (normalised units).
         valid_loss: ``[member, epoch]``.
         best_epochs: Each member's best-validation epoch, marked with dots.
+        diverged: Members that diverged (named on the figure, with ``seeds``).
     """
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     draw_loss_curves(ax, epochs=epochs, train_loss=train_loss, valid_loss=valid_loss,
                      best_epochs=best_epochs, loss_name=loss_name)
+    mark_diverged(ax, diverged, seeds)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
@@ -126,24 +132,65 @@ def draw_loss_curves(
     loss_name: str = "loss",
     ylabel: str | None = None,
 ) -> None:
-    """Draw :func:`plot_loss_curves`' content on ``ax`` (y label default: normalised outputs)."""
+    """Draw :func:`plot_loss_curves`' content on ``ax`` (y label default: normalised outputs).
+
+    NaN/inf/non-positive losses (a diverged member) are left out of the lines; the y axis is
+    logarithmic only when some finite positive loss remains (else linear, with a note).
+    """
+    train_loss, valid_loss = _loggable(train_loss), _loggable(valid_loss)
     for loss, color, label in ((train_loss, "tab:blue", "training"),
                                (valid_loss, "tab:red", "validation")):
-        ax.plot(epochs, np.nanmean(loss, axis=0), color=color, lw=1.4, label=f"{label} (seed mean)")
+        ax.plot(epochs, _nan_stat(np.nanmean, loss), color=color, lw=1.4,
+                label=f"{label} (seed mean)")
         if loss.shape[0] > 1:
-            ax.fill_between(epochs, np.nanmin(loss, axis=0), np.nanmax(loss, axis=0), color=color,
-                            alpha=0.2, lw=0, label=f"{label} (seed min-max)")
+            ax.fill_between(epochs, _nan_stat(np.nanmin, loss), _nan_stat(np.nanmax, loss),
+                            color=color, alpha=0.2, lw=0, label=f"{label} (seed min-max)")
     if best_epochs is not None:
         idx = {int(e): k for k, e in enumerate(epochs)}
-        pts = [(e, valid_loss[m, idx[int(e)]]) for m, e in enumerate(best_epochs) if int(e) in idx]
+        pts = [(e, valid_loss[m, idx[int(e)]]) for m, e in enumerate(best_epochs)
+               if int(e) in idx and np.isfinite(valid_loss[m, idx[int(e)]])]
         if pts:
             ax.scatter(*zip(*pts, strict=True), s=14, color="tab:red", zorder=3,
                        label="best validation epoch")
-    ax.set_yscale("log")
+    log_axis_if_positive(ax, train_loss, valid_loss)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel or f"{loss_name} (normalised outputs)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, frameon=False)
+
+
+def _loggable(values: np.ndarray) -> np.ndarray:
+    """``values`` (float) with NaN where they are not finite and positive."""
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(v) & (v > 0), v, np.nan)
+
+
+def _nan_stat(fn: Any, values: np.ndarray) -> np.ndarray:
+    """``fn(values, axis=0)`` of a NaN-aware reducer, quietly NaN for all-NaN columns."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(values, axis=0)
+
+
+def log_axis_if_positive(ax: plt.Axes, *arrays: np.ndarray) -> bool:
+    """Log y scale when the arrays hold a finite positive value; else keep the axis linear and
+    say that no finite loss is left to draw. Returns whether the axis is logarithmic."""
+    if any(np.isfinite(_loggable(a)).any() for a in arrays):
+        ax.set_yscale("log")
+        return True
+    ax.text(0.5, 0.5, "no finite loss to draw (diverged)", transform=ax.transAxes,
+            ha="center", va="center", color="tab:red")
+    return False
+
+
+def mark_diverged(ax: plt.Axes, diverged: Sequence[int], seeds: Sequence[int]) -> None:
+    """Note on ``ax`` which members diverged (NaN/inf) and were frozen at their best weights."""
+    if not diverged:
+        return
+    names = ", ".join(f"{k} (seed {seeds[k]})" if k < len(seeds) else str(k) for k in diverged)
+    ax.text(0.01, 0.99, f"diverged: member {names}", transform=ax.transAxes, ha="left",
+            va="top", fontsize=8, color="tab:red")
 
 
 def plot_loss_terms(
@@ -155,12 +202,15 @@ def plot_loss_terms(
     best_epochs: Sequence[int] | None = None,
     terms: dict[str, np.ndarray] | None = None,
     title: str = "",
+    diverged: Sequence[int] = (),
+    seeds: Sequence[int] = (),
 ) -> Path:
     """The objective's total loss (as :func:`plot_loss_curves`) and, beside it, each term's
     validation loss (seed mean line, seed min-max band).
 
     Args:
         terms: Term (field) name -> validation loss ``[member, epoch]``; none: one panel.
+        diverged: Members that diverged (named on the figure, with ``seeds``).
     """
     terms = terms or {}
     fig, axes = plt.subplots(1, 2 if terms else 1, figsize=(11.5 if terms else 6.4, 3.8),
@@ -168,16 +218,18 @@ def plot_loss_terms(
     draw_loss_curves(axes[0, 0], epochs=epochs, train_loss=train_loss, valid_loss=valid_loss,
                      best_epochs=best_epochs, ylabel="objective (sum of weighted terms)")
     axes[0, 0].set_title("total", fontsize=9)
+    mark_diverged(axes[0, 0], diverged, seeds)
     if terms:
         ax = axes[0, 1]
         colors = plt.get_cmap("tab10").colors
         for k, (name, loss) in enumerate(terms.items()):
             color = colors[k % len(colors)]
-            ax.plot(epochs, np.nanmean(loss, axis=0), color=color, lw=1.4, label=name)
+            loss = _loggable(loss)
+            ax.plot(epochs, _nan_stat(np.nanmean, loss), color=color, lw=1.4, label=name)
             if loss.shape[0] > 1:
-                ax.fill_between(epochs, np.nanmin(loss, axis=0), np.nanmax(loss, axis=0),
+                ax.fill_between(epochs, _nan_stat(np.nanmin, loss), _nan_stat(np.nanmax, loss),
                                 color=color, alpha=0.2, lw=0)
-        ax.set_yscale("log")
+        log_axis_if_positive(ax, *terms.values())
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation loss of the term")
         ax.set_title("validation loss per term (seed mean, band = seed min-max)", fontsize=9)

@@ -14,10 +14,21 @@ import numpy as np
 
 from neuroreduce.datasets.dataset import SPLIT_NAMES
 from neuroreduce.errors import CheckpointError
+from neuroreduce.evaluation.evaluate import read_results
 from neuroreduce.reporting import figures
 from neuroreduce.reporting.html import figure, key_values, table, write_page
 
 REPORT_DIR = "report"
+
+
+def diverged_members(run_dir: Path) -> list[int]:
+    """The members ``provenance.json`` records as diverged (none if it says nothing)."""
+    try:
+        value = json.loads((Path(run_dir) / "provenance.json").read_text()).get(
+            "diverged_members", [])
+        return sorted({int(k) for k in value})
+    except (OSError, ValueError, TypeError, AttributeError):
+        return []
 
 
 def read_history(run_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -95,7 +106,7 @@ def make_report(
     results_path = run_dir / "results.json"
     results = None
     if results_path.exists():
-        results = json.loads(results_path.read_text())
+        results = read_results(results_path)
         if results.get("dataset_hash") != dataset.content_hash():
             results = None
     if results is None:
@@ -127,7 +138,9 @@ def make_report(
         title=f"{label}: true vs predicted outputs on test stimuli",
     )
     epochs, train_loss, valid_loss = read_history(run_dir)
-    best = [int(epochs[np.nanargmin(v)]) for v in valid_loss]
+    best = [int(epochs[np.argmin(np.where(np.isfinite(v), v, np.inf))]) if np.isfinite(v).any()
+            else 0 for v in valid_loss]
+    diverged = diverged_members(run_dir)
     figures.plot_loss_curves(
         fig_dir / "loss_curves.png",
         epochs=epochs,
@@ -136,6 +149,7 @@ def make_report(
         best_epochs=best,
         loss_name=cfg.loss.upper(),
         title=f"{label}: training and validation loss ({len(cfg.seeds)} seeds)",
+        diverged=diverged, seeds=cfg.seeds,
     )
     names = results["output_names"]
     figures.plot_errors_per_output(
@@ -164,6 +178,8 @@ def make_report(
         "learning rate": cfg.effective_learning_rate,
         "loss": cfg.loss,
         "best validation epoch per seed": ", ".join(map(str, best)),
+        "diverged members (frozen at their best weights)": ", ".join(
+            f"{k} (seed {cfg.seeds[k]})" for k in diverged) or "none",
         "dataset": f"{dataset.n_trials} trials x {dataset.n_time} samples, dt {dataset.dt_ms} ms",
         "inputs": ", ".join(dataset.input_names) + f" ({dataset.input_units})",
         "outputs": ", ".join(dataset.output_names) + f" ({dataset.output_units})",

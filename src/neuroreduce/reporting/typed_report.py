@@ -21,6 +21,7 @@ from neuroreduce.reporting import field_figures, figures
 from neuroreduce.reporting.field_figures import FieldView, FigureRef, InputView
 from neuroreduce.reporting.field_tables import results_tables
 from neuroreduce.reporting.html import figure, key_values, write_page
+from neuroreduce.reporting.report import diverged_members
 from neuroreduce.training.task import TaskLayout
 
 
@@ -187,6 +188,7 @@ def make_typed_report(
         fig_dir / "loss_curves.png", epochs=epochs, train_loss=train, valid_loss=valid,
         best_epochs=list(run.best_epochs), terms=terms,
         title=f"{label}: training and validation loss ({len(cfg.seeds)} seeds)",
+        diverged=diverged_members(run_dir), seeds=cfg.seeds,
     )
     sections.append(("Training", figure(
         "figures/loss_curves.png", "Objective (sum of weighted terms) per epoch; band = seed "

@@ -28,11 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from neuroreduce._io import write_json_atomic
-from neuroreduce.errors import ConfigError, DatasetError, DependencyError
+from neuroreduce.errors import ConfigError, DatasetError, DependencyError, NeuroreduceError
 from neuroreduce.execution import Backend, run_tasks
-from neuroreduce.sweeps.spec import Choice, SweepSpec
+from neuroreduce.sweeps.spec import Choice, SweepSpec, check_space
 
 BEST_JSON = "best.json"
+
+
+class NoTrialSucceededError(NeuroreduceError):
+    """Every trial of a sweep failed: nothing to report (the command exits non-zero)."""
 DATASET_FILE = "dataset.h5"
 DB_FILE = "sweep.db"
 
@@ -107,6 +111,7 @@ def run_sweep(
     """
     optuna = _optuna()
     backend = backend or Backend()
+    check_space(spec)  # a value no trial can train with: refused before any simulation
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     target = spec.trials if trials is None else trials

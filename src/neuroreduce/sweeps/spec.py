@@ -43,6 +43,7 @@ Every problem is a :class:`~neuroreduce.errors.ConfigError` naming the key and w
 
 from __future__ import annotations
 
+import itertools
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -191,6 +192,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"sweep file {path} does not exist") from exc
+    except RecursionError:
+        raise ConfigError(f"sweep file {path} is nested too deeply to be read as TOML") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read sweep file {path}: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
@@ -258,7 +261,66 @@ def parse_sweep(
                 "sqlite:///sweep.db or postgresql://user@host/db, or leave it out"
             )
         options["storage"] = sweep["storage"]
-    return SweepSpec(dataset=dataset, search=search, fixed=fixed, **options)
+    spec = SweepSpec(dataset=dataset, search=search, fixed=fixed, **options)
+    check_space(spec)
+    return spec
+
+
+#: Check every combination of the searched dimensions' extremes up to this many; beyond it,
+#: each dimension's extremes with the others at their first value (for every model choice).
+_FULL_PRODUCT_LIMIT = 256
+
+
+def _extremes(param: Choice | Range) -> tuple[Any, ...]:
+    """Every choice, or a range's bounds (as the type Optuna draws: int or float)."""
+    if isinstance(param, Choice):
+        return param.values
+    cast = int if param.integer else float
+    return tuple(dict.fromkeys((cast(param.low), cast(param.high))))
+
+
+def space_points(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The trial parameters :func:`check_space` builds a ``TrainConfig`` for: the whole
+    product of the extremes when small, else every model with each dimension's extremes."""
+    names = list(spec.search)
+    values = [_extremes(spec.search[n]) for n in names]
+    if math.prod(len(v) for v in values) <= _FULL_PRODUCT_LIMIT:
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+    base = {n: v[0] for n, v in zip(names, values, strict=True)}
+    models = values[names.index("model")] if "model" in names else (base.get("model"),)
+    points = []
+    for model in models:
+        start = {**base, "model": model} if "model" in names else base
+        points.append(start)
+        for n, vals in zip(names, values, strict=True):
+            points += [{**start, n: v} for v in vals if n != "model"]
+    return points
+
+
+def check_space(spec: SweepSpec) -> None:
+    """Build the ``TrainConfig`` of the extremes of every searched dimension (and of the
+    fixed values), so that a value no trial could train with is refused when the file is
+    loaded, before any dataset is simulated.
+
+    Raises:
+        ConfigError: one line naming the parameters tried and what is wrong.
+    """
+    from neuroreduce.training import TrainConfig
+
+    for point in space_points(spec):
+        options = {k[len(OPTION_PREFIX):]: v for k, v in point.items()
+                   if k.startswith(OPTION_PREFIX)}
+        values = {**spec.fixed, **{k: v for k, v in point.items()
+                                   if not k.startswith(OPTION_PREFIX)},
+                  "seeds": list(range(spec.seeds_per_trial))}
+        if options:
+            values["model_options"] = {**spec.fixed.get("model_options", {}), **options}
+        try:
+            TrainConfig.from_dict(values)
+        except (ConfigError, TypeError, ValueError) as exc:
+            where = ", ".join(f"{k} = {v!r}" for k, v in point.items()) or "the fixed values"
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(f"[search] no trial can train with {where}: {detail}") from None
 
 
 def _dataset(table: dict[str, Any], base: Path | None) -> DatasetSource:

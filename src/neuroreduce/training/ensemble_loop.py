@@ -40,6 +40,15 @@ _EVAL_BATCH = 64  # trials per forward pass when evaluating losses ...
 _EVAL_BYTES = 32 * 2**20
 
 
+class DivergenceWarning(RuntimeWarning):
+    """Some members diverged (NaN/inf weights or losses) and were frozen at their best.
+
+    Warned once per member as it happens; the run's outcome names them too
+    (``TrainResult.diverged``, ``provenance.json`` ``diverged_members``), so a command line can
+    silence these and print one line of its own.
+    """
+
+
 @dataclass(frozen=True)
 class EpochReport:
     """What :func:`train` passes to ``on_epoch_end`` after each epoch (losses normalised).
@@ -111,6 +120,7 @@ class EnsembleLoop:
         self.best_epoch = [0] * k
         self.since_best = [0] * k
         self.done = [False] * k
+        self.diverged = [False] * k  # NaN/inf weights or losses: frozen at the best so far
         self.history: list[HistoryRow] = []
 
     # ---------------------------------------------------------------- member bookkeeping
@@ -124,6 +134,24 @@ class EnsembleLoop:
                 mask = torch.isin(self.owners[name], sel)
                 target.copy_(torch.where(mask, src[name], target))
 
+    def _mark_diverged(self, members: list[int], what: str) -> None:
+        """Flag ``members`` as diverged and done (one warning naming the new ones)."""
+        new = [k for k in members if not self.diverged[k]]
+        for k in members:
+            self.diverged[k] = self.done[k] = True
+        if new:
+            warnings.warn(
+                f"members {new} (seeds {[self.config.seeds[k] for k in new]}) diverged to "
+                f"{what}; they keep their best weights so far (try a smaller learning_rate)",
+                DivergenceWarning,
+                stacklevel=4,
+            )
+
+    @property
+    def diverged_members(self) -> tuple[int, ...]:
+        """Indices of the members that diverged (frozen at their best weights)."""
+        return tuple(k for k, d in enumerate(self.diverged) if d)
+
     def _guard_divergence(self) -> None:
         bad: set[int] = set()
         for name, p in self.params.items():
@@ -133,12 +161,7 @@ class EnsembleLoop:
         if not bad:
             return
         members = sorted(bad)
-        warnings.warn(
-            f"members {members} (seeds {[self.config.seeds[k] for k in members]}) diverged to "
-            "NaN/inf weights; they keep their best weights so far (try a smaller learning_rate)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        self._mark_diverged(members, "NaN/inf weights")
         self._copy_members(members, to_best=False)
         sel = torch.tensor(members)
         with torch.no_grad():
@@ -147,8 +170,6 @@ class EnsembleLoop:
                 for value in self.optimizer.state.get(p, {}).values():
                     if value.shape == p.shape:
                         value.masked_fill_(mask, 0.0)
-        for k in members:
-            self.done[k] = True
 
     # ---------------------------------------------------------------- one epoch
     def _eval_piece(self) -> int:
@@ -202,6 +223,8 @@ class EnsembleLoop:
         if len(valid_terms) < 2:
             valid_terms = {}
         improved = []
+        lost = [k for k in range(cfg.n_members) if not self.done[k]
+                and (not math.isfinite(train_l[k]) or math.isinf(valid_l[k]))]
         for k in range(cfg.n_members):
             if self.done[k]:
                 train_l[k] = valid_l[k] = math.nan
@@ -222,6 +245,8 @@ class EnsembleLoop:
                 patience = cfg.early_stopping_patience
                 if patience is not None and self.since_best[k] >= patience:
                     self.done[k] = True
+        if lost:  # recorded above as they are; frozen at their best from now on
+            self._mark_diverged(lost, "NaN/inf losses")
         if cfg.schedule == "plateau":
             self._plateau_step(improved)
         self._copy_members(improved, to_best=True)
@@ -313,6 +338,7 @@ class EnsembleLoop:
             "best_epoch": list(self.best_epoch),
             "since_best": list(self.since_best),
             "done": list(self.done),
+            "diverged": list(self.diverged),
             "rng": json.dumps([rng.bit_generator.state for rng in self.rngs]),
             "lr_scale": list(self.lr_scale),
             "plateau_wait": list(self.plateau_wait),
@@ -339,6 +365,9 @@ class EnsembleLoop:
             self.best_epoch = [int(v) for v in state["best_epoch"]]
             self.since_best = [int(v) for v in state["since_best"]]
             self.done = [bool(v) for v in state["done"]]
+            self.diverged = [bool(v) for v in state.get("diverged", self.diverged)]
+            if len(self.diverged) != k:
+                raise ValueError("member count")
             self.history = [
                 HistoryRow(int(e), int(m), int(s), float(t), float(v),
                            tuple((str(n), float(x)) for n, x in (rest[0] if rest else ())))
@@ -380,6 +409,7 @@ class EnsembleLoop:
             epochs_done=self.epoch,
             history=tuple(self.history),
             model=self.best_model,
+            diverged=self.diverged_members,
             **extra,
         )
 

@@ -60,6 +60,8 @@ class TrainResult:
         dataset_hash: Content hash of the dataset as given to :func:`train`.
         spec: The model's family, sizes and options.
         io: Channel names, units, dt and layout of the training data (as in ``config.json``).
+        diverged: Indices of the members that diverged (NaN/inf weights or losses) and were
+            frozen at their best weights (also ``diverged_members`` in ``provenance.json``).
     """
 
     run_dir: Path | None
@@ -75,6 +77,7 @@ class TrainResult:
     dataset_hash: str = ""
     spec: ModelSpec | None = None
     io: IOSpec | None = None
+    diverged: tuple[int, ...] = ()
 
 
 @contextlib.contextmanager
@@ -238,6 +241,7 @@ def train(
     if run_dir is not None:
         provenance["finished"] = _now()
         provenance["epochs_done"] = loop.epoch
+        provenance["diverged_members"] = list(loop.diverged_members)
         ckpt.write_provenance(run_dir, provenance)
     return loop.result(run_dir, normalization=normalization, layout=layout,
                        dataset_hash=dataset_hash, spec=spec, io=io_spec)
