@@ -207,6 +207,9 @@ def test_full_disk_for_checkpoint_results_and_report(tiny_tmpfs: Path, run_dir: 
         write_text_atomic(empty / "results.json", "{}" * 100_000)
     one_line_error(invoke("evaluate", copy), "No space left")
     one_line_error(invoke("report", copy), "No space left")
+    for fmt, name in (("torchscript", "m.pt"), ("onnx", "m.onnx")):  # torch aborted (exit 134)
+        r = invoke("export", run_dir, "--format", fmt, "-o", tiny_tmpfs / name)
+        one_line_error(r, str(tiny_tmpfs / name), "No space left")
     assert not list(tiny_tmpfs.rglob("*.tmp"))
     assert not [p for p in empty.rglob("*") if p.is_file()]
 

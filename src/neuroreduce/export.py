@@ -20,6 +20,7 @@ The TorchScript module has ``forward(x)``, ``init(batch)`` and ``step(x, state)`
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -33,6 +34,7 @@ from neuroreduce._io import (
     check_not_input,
     check_output_target,
     json_default,
+    write_bytes_atomic,
     write_json_atomic,
 )
 from neuroreduce.errors import ConfigError
@@ -156,9 +158,11 @@ def export_torchscript(run: TrainedRun | str | Path, path: str | Path, *, member
     meta["outputs"] = {"y": ["batch", "time", run.spec.n_outputs]}
     text = json.dumps(meta, indent=2, sort_keys=True, default=json_default)
     target = Path(path)
-    with atomic_path(target) as tmp, warnings.catch_warnings():
+    buffer = io.BytesIO()  # serialised in memory: torch aborts the process on a full disk
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.save(module, str(tmp), _extra_files={f"{METADATA_KEY}.json": text})
+        torch.jit.save(module, buffer, _extra_files={f"{METADATA_KEY}.json": text})
+    write_bytes_atomic(target, buffer.getbuffer())
     write_json_atomic(sidecar_path(target), meta)
     return target
 

@@ -21,6 +21,7 @@ from neuroreduce._io import (
 )
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.errors import CheckpointError, ConfigError, DatasetError
+from neuroreduce.locks import folder_lock
 from neuroreduce.scenarios import Scenario, get_scenario
 
 DATASET_LINK = "dataset.json"
@@ -285,26 +286,25 @@ def train_from_file(
     """
     from neuroreduce.training import train
 
-    if stream:
-        from neuroreduce.datasets.streaming import StreamingDataset
+    with folder_lock(out_dir):  # held until dataset.json is written (train nests in it)
+        if stream:
+            from neuroreduce.datasets.streaming import StreamingDataset
 
-        with StreamingDataset(dataset_path) as source:
-            result = train(
-                source, config, out_dir, resume=resume, progress=progress, dataset_path=dataset_path
-            )
-            content_hash = source.content_hash()
-    else:
-        from neuroreduce.datasets.io import load_dataset
+            with StreamingDataset(dataset_path) as source:
+                result = train(source, config, out_dir, resume=resume, progress=progress,
+                               dataset_path=dataset_path)
+                content_hash = source.content_hash()
+        else:
+            from neuroreduce.datasets.io import load_dataset
 
-        dataset = load_dataset(dataset_path)
-        result = train(
-            dataset, config, out_dir, resume=resume, progress=progress, dataset_path=dataset_path
+            dataset = load_dataset(dataset_path)
+            result = train(dataset, config, out_dir, resume=resume, progress=progress,
+                           dataset_path=dataset_path)
+            content_hash = result.dataset_hash  # computed once, by train
+        write_json_atomic(
+            Path(out_dir) / DATASET_LINK,
+            {"path": str(Path(dataset_path).resolve()), "content_hash": content_hash},
         )
-        content_hash = result.dataset_hash  # computed once, by train
-    write_json_atomic(
-        Path(out_dir) / DATASET_LINK,
-        {"path": str(Path(dataset_path).resolve()), "content_hash": content_hash},
-    )
     return result
 
 
@@ -346,11 +346,23 @@ def evaluate(run_dir: str | Path, *, dataset_path: str | Path | None = None) -> 
     output (``results["splits"]``, as always); a run on typed fields gets every predicted
     field scored by its kind's metrics (``results["fields"]``, see
     :mod:`neuroreduce.evaluation.field_results`). Writes ``results.json`` and ``results.csv``
-    into ``run_dir``.
+    into ``run_dir``, under the run folder's lock (:mod:`neuroreduce.locks`): a run that is
+    being trained (or evaluated) by another process is refused at once, never read half-written.
 
     Returns:
         The results structure.
+
+    Raises:
+        FolderBusyError: if another process is writing ``run_dir``.
     """
+    if not Path(run_dir).is_dir():  # never create a folder to evaluate: load_run says why
+        return _evaluate(run_dir, dataset_path=dataset_path)
+    with folder_lock(run_dir):
+        return _evaluate(run_dir, dataset_path=dataset_path)
+
+
+def _evaluate(run_dir: str | Path, *, dataset_path: str | Path | None) -> dict[str, Any]:
+    """:func:`evaluate`'s work (the caller holds the run folder's lock)."""
     from neuroreduce.evaluation.evaluate import evaluate_predictions, write_results
     from neuroreduce.evaluation.field_results import evaluate_fields
     from neuroreduce.training import check_compatible, load_run, predict, predict_fields

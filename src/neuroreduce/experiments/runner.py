@@ -44,6 +44,7 @@ from neuroreduce.experiments.table import (  # noqa: F401  (re-exported)
     results_table,
     with_folds,
 )
+from neuroreduce.locks import folder_lock, other_files
 
 RESOLVED_JSON = "resolved.json"
 RESULTS_JSON = "results.json"
@@ -128,7 +129,8 @@ def run_experiment(
         path_or_spec)
     out = Path(out_dir)
     run = _run_suite if spec.is_suite else _run_one
-    failures = run(spec, out, backend=backend, resume=resume, progress=progress)
+    with folder_lock(out):  # one writer per experiment folder (see neuroreduce.locks)
+        failures = run(spec, out, backend=backend, resume=resume, progress=progress)
     if failures:
         raise CellsFailedError(out, failures)
     return out
@@ -145,8 +147,9 @@ def _run_suite(
     failures, members = {}, []
     for member in spec.include:
         run = _run_suite if member.is_suite else _run_one
-        member_failures = run(member, out / member.name, backend=backend, resume=resume,
-                              progress=progress)
+        with folder_lock(out / member.name):
+            member_failures = run(member, out / member.name, backend=backend, resume=resume,
+                                  progress=progress)
         failures.update({f"{member.name}/{k}": v for k, v in member_failures.items()})
         members.append({"name": member.name, "folder": member.name, "suite": member.is_suite,
                         "failed": sorted(member_failures)})
@@ -257,7 +260,7 @@ def _run_one(
 def _check_folder(out: Path, spec: ExperimentSpec, *, resume: bool, marker: str) -> None:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output {out} is a file; give a folder with -o")
-    if not out.is_dir() or not any(out.iterdir()):
+    if not other_files(out):
         return
     if not resume:
         raise CheckpointError(f"{out} already holds files; re-run without --no-resume to continue "
@@ -269,7 +272,7 @@ def _check_folder(out: Path, spec: ExperimentSpec, *, resume: bool, marker: str)
                                   "-o folder")
         if (out / EXPERIMENT_TOML).is_file() or marker == SUITE_JSON:
             return  # interrupted before the marker was written
-        if any(p.name not in ("data", CELLS_DIR, RUN_JSON) for p in out.iterdir()):
+        if any(p.name not in ("data", CELLS_DIR, RUN_JSON) for p in other_files(out)):
             raise CheckpointError(f"{out} is not empty and holds no experiment run; choose a new "
                                   "-o folder")
         return

@@ -29,6 +29,7 @@ from typing import Any
 
 from neuroreduce._io import write_json_atomic
 from neuroreduce.errors import ConfigError, DatasetError, DependencyError, NeuroreduceError
+from neuroreduce.evaluation.evaluate import finite_json
 from neuroreduce.execution import Backend, run_tasks
 from neuroreduce.sweeps.spec import Choice, SweepSpec, check_space
 
@@ -157,7 +158,7 @@ def run_sweep(
             best["final"] = _final(spec, best, url, dataset_path, out, backend, errors)
     best_path = out / BEST_JSON
     if best is not None:
-        write_json_atomic(best_path, best)
+        write_json_atomic(best_path, finite_json(best)[0])  # NaN/inf: null
     return SweepResult(study_name=spec.study_name, storage=url, counts=counts, best=best,
                        best_path=best_path, errors=tuple(errors))
 

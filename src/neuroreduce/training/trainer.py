@@ -28,6 +28,7 @@ from neuroreduce._io import remove_stale_temporaries
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.datasets.streaming import StreamingDataset
 from neuroreduce.errors import CheckpointError, ConfigError
+from neuroreduce.locks import folder_lock, other_files
 from neuroreduce.models.registry import ModelSpec, get_family
 from neuroreduce.training import checkpoint as ckpt
 from neuroreduce.training.assemble import rest_input
@@ -97,9 +98,10 @@ def _torch_settings(threads: int) -> Iterator[None]:
 
 
 def live_entries(folder: Path) -> list[Path]:
-    """The entries of ``folder`` once temporaries of dead writers are removed."""
+    """The entries of ``folder`` once temporaries of dead writers are removed (lock files of
+    :mod:`neuroreduce.locks` are not entries)."""
     remove_stale_temporaries(folder, force=True)
-    return list(folder.iterdir())
+    return other_files(folder)
 
 
 def _prepare_folder(
@@ -199,15 +201,17 @@ def train(
     family = get_family(config.model)
     if family.check is not None:
         family.check(spec.config, layout)
-    state = None if run_dir is None else _prepare_folder(
-        run_dir,
-        resume=resume,
-        config=config,
-        spec=spec,
-        io_spec=io_spec,
-        dataset_hash=dataset_hash,
-    )
-    with _torch_settings(config.threads):
+    # one writer per run folder (see neuroreduce.locks), from the folder check to the last write
+    held = contextlib.nullcontext() if run_dir is None else folder_lock(run_dir)
+    with held, _torch_settings(config.threads):
+        state = None if run_dir is None else _prepare_folder(
+            run_dir,
+            resume=resume,
+            config=config,
+            spec=spec,
+            io_spec=io_spec,
+            dataset_hash=dataset_hash,
+        )
         steps = config.warmup_steps(dataset.dt_ms)
         warmup = (rest_input(layout, normalization), steps) if steps else None
         loop = EnsembleLoop(config, spec, data, objective, window=_window(config, dataset),
@@ -238,11 +242,11 @@ def train(
                 advance(report)
                 if on_epoch_end is not None:
                     on_epoch_end(report)
-    if run_dir is not None:
-        provenance["finished"] = _now()
-        provenance["epochs_done"] = loop.epoch
-        provenance["diverged_members"] = list(loop.diverged_members)
-        ckpt.write_provenance(run_dir, provenance)
+        if run_dir is not None:
+            provenance["finished"] = _now()
+            provenance["epochs_done"] = loop.epoch
+            provenance["diverged_members"] = list(loop.diverged_members)
+            ckpt.write_provenance(run_dir, provenance)
     return loop.result(run_dir, normalization=normalization, layout=layout,
                        dataset_hash=dataset_hash, spec=spec, io=io_spec)
 
