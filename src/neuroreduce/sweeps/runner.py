@@ -31,6 +31,7 @@ from neuroreduce._io import write_json_atomic
 from neuroreduce.errors import ConfigError, DatasetError, DependencyError, NeuroreduceError
 from neuroreduce.evaluation.evaluate import finite_json
 from neuroreduce.execution import Backend, run_tasks
+from neuroreduce.locks import folder_lock
 from neuroreduce.sweeps.spec import Choice, SweepSpec, check_space
 
 BEST_JSON = "best.json"
@@ -118,49 +119,50 @@ def run_sweep(
     target = spec.trials if trials is None else trials
     if not isinstance(target, int) or target < 1:
         raise ConfigError(f"trials must be an integer >= 1, got {target!r}")
-    url = spec.storage or f"sqlite:///{(out / DB_FILE).resolve()}"
-    pruner_spec = (spec.pruner, spec.pruner_warmup_epochs, spec.pruner_startup_trials)
-    with _quiet(optuna):
-        study = _open_study(optuna, spec, url, pruner_spec)
-        dataset_path = _dataset_path(spec, out, backend)
-        _check_metric(spec, dataset_path)
-        _requeue_interrupted(optuna, study)
-        errors: list[str] = []
-        done = _count(optuna, study, "COMPLETE") + _count(optuna, study, "PRUNED")
-        remaining = max(0, target - done)
-        with _progress(progress, remaining) as advance:
-            while remaining > 0:
-                batch = [study.ask(_distributions(optuna, spec)) for _ in
-                         range(min(remaining, backend.workers))]
-                remaining -= len(batch)
-                asked = {str(t.number): t for t in batch}
-                tasks = {key: _task(spec, t, url, dataset_path, out, pruner_spec)
-                         for key, t in asked.items()}
-                for outcome in run_tasks(_run_trial, tasks, backend, progress=False,
-                                         description="sweep trials"):
-                    trial = asked[outcome.key]
-                    if outcome.ok and outcome.value["state"] == "complete":
-                        for name in (*_scored(spec), "run_dir", "seeds"):
-                            trial.set_user_attr(name, outcome.value[name])
-                        study.tell(trial, outcome.value[spec.metric]["mean"])
-                    elif outcome.ok:  # pruned
-                        trial.set_user_attr("pruned_at_epoch", outcome.value["epoch"])
-                        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                    else:
-                        trial.set_user_attr("error", outcome.error)
-                        study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                        errors.append(f"trial {trial.number}: {outcome.error}")
-                    advance()
-        counts = {state.lower(): _count(optuna, study, state)
-                  for state in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
-        best = _best(optuna, study, spec, url)
-        if best is not None and spec.final_seeds > 0:
-            best["final"] = _final(spec, best, url, dataset_path, out, backend, errors)
-    best_path = out / BEST_JSON
-    if best is not None:
-        write_json_atomic(best_path, finite_json(best)[0])  # NaN/inf: null
-    return SweepResult(study_name=spec.study_name, storage=url, counts=counts, best=best,
-                       best_path=best_path, errors=tuple(errors))
+    with folder_lock(out):  # one writer per sweep folder (see neuroreduce.locks)
+        url = spec.storage or f"sqlite:///{(out / DB_FILE).resolve()}"
+        pruner_spec = (spec.pruner, spec.pruner_warmup_epochs, spec.pruner_startup_trials)
+        with _quiet(optuna):
+            study = _open_study(optuna, spec, url, pruner_spec)
+            dataset_path = _dataset_path(spec, out, backend)
+            _check_metric(spec, dataset_path)
+            _requeue_interrupted(optuna, study)
+            errors: list[str] = []
+            done = _count(optuna, study, "COMPLETE") + _count(optuna, study, "PRUNED")
+            remaining = max(0, target - done)
+            with _progress(progress, remaining) as advance:
+                while remaining > 0:
+                    batch = [study.ask(_distributions(optuna, spec)) for _ in
+                             range(min(remaining, backend.workers))]
+                    remaining -= len(batch)
+                    asked = {str(t.number): t for t in batch}
+                    tasks = {key: _task(spec, t, url, dataset_path, out, pruner_spec)
+                             for key, t in asked.items()}
+                    for outcome in run_tasks(_run_trial, tasks, backend, progress=False,
+                                             description="sweep trials"):
+                        trial = asked[outcome.key]
+                        if outcome.ok and outcome.value["state"] == "complete":
+                            for name in (*_scored(spec), "run_dir", "seeds"):
+                                trial.set_user_attr(name, outcome.value[name])
+                            study.tell(trial, outcome.value[spec.metric]["mean"])
+                        elif outcome.ok:  # pruned
+                            trial.set_user_attr("pruned_at_epoch", outcome.value["epoch"])
+                            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                        else:
+                            trial.set_user_attr("error", outcome.error)
+                            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                            errors.append(f"trial {trial.number}: {outcome.error}")
+                        advance()
+            counts = {state.lower(): _count(optuna, study, state)
+                      for state in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
+            best = _best(optuna, study, spec, url)
+            if best is not None and spec.final_seeds > 0:
+                best["final"] = _final(spec, best, url, dataset_path, out, backend, errors)
+        best_path = out / BEST_JSON
+        if best is not None:
+            write_json_atomic(best_path, finite_json(best)[0])  # NaN/inf: null
+        return SweepResult(study_name=spec.study_name, storage=url, counts=counts, best=best,
+                           best_path=best_path, errors=tuple(errors))
 
 
 # ------------------------------------------------------------------------------------- worker
