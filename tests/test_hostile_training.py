@@ -119,9 +119,10 @@ def test_lr_1e30_names_the_diverged_members_writes_strict_json_and_the_report_dr
                   str(data)).exit_code == 0
     r = invoke("train", str(data), "--hidden", "2", "--seeds", "2", "--epochs", "2",
                "--batch-size", "4", "--lr", "1e30", "-o", str(run))
-    assert r.exit_code == 0  # a warning, not an error: the run keeps the best weights
-    warned = [line for line in r.output.splitlines() if "diverged" in line]
-    assert len(warned) == 1 and "0 (seed 0)" in warned[0] and "1 (seed 1)" in warned[0]
+    assert r.exit_code == 2  # every member diverged: nothing was trained
+    warned = [line for line in r.output.splitlines() if "diverged (" in line]
+    assert len(warned) == 1 and warned[0].startswith("error: every member diverged")
+    assert "0 (seed 0)" in warned[0] and "1 (seed 1)" in warned[0]
     provenance = _strict((run / "provenance.json").read_text())
     assert provenance["diverged_members"] == [0, 1]
     assert invoke("evaluate", str(run)).exit_code == 0
@@ -130,6 +131,30 @@ def test_lr_1e30_names_the_diverged_members_writes_strict_json_and_the_report_dr
     assert r.exit_code == 0, r.output
     page = (run / "report" / "index.html").read_text()
     assert "diverged" in page and (run / "report" / "figures" / "loss_curves.png").exists()
+
+
+def test_some_members_diverged_is_one_warning_line_and_exit_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import warnings
+    from types import SimpleNamespace
+
+    import torch
+
+    import neuroreduce.pipeline
+    from neuroreduce.training.ensemble_loop import DivergenceWarning
+
+    def fake_train(*args: object, **kwargs: object) -> SimpleNamespace:
+        warnings.warn("members [1] (seeds [8]) diverged", DivergenceWarning, stacklevel=1)
+        return SimpleNamespace(seeds=(7, 8, 9), diverged=(1,), best_epochs=(3, 0, 2),
+                               layout=None, model=SimpleNamespace(member=lambda k: torch.nn.Linear(
+                                   1, 1)))
+
+    monkeypatch.setattr(neuroreduce.pipeline, "train_from_file", fake_train)
+    r = invoke("train", str(tmp_path / "d.h5"), "--seeds", "3", "-o", str(tmp_path / "run"))
+    assert r.exit_code == 0
+    warned = [line for line in r.output.splitlines() if "diverged (" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: members 1 (seed 8) diverged")
 
 
 def test_nan_results_are_written_as_null_and_read_back_as_nan(tmp_path: Path) -> None:

@@ -103,7 +103,7 @@ def train(
     from neuroreduce.models import count_parameters
     from neuroreduce.pipeline import train_from_file
     from neuroreduce.training import TrainConfig
-    from neuroreduce.training.ensemble_loop import DivergenceWarning
+    from neuroreduce.training.ensemble_loop import DivergenceWarning, TrainingDivergedError
 
     config = TrainConfig(model=model, hidden=hidden,
                          seeds=tuple(range(first_seed, first_seed + seeds)), epochs=epochs,
@@ -118,8 +118,12 @@ def train(
         warnings.simplefilter("ignore", DivergenceWarning)
         result = train_from_file(dataset, config, output, resume=resume, progress=True,
                                  stream=stream)
+    lost = ", ".join(f"{k} (seed {result.seeds[k]})" for k in result.diverged)
+    if len(result.diverged) == len(result.seeds):  # nothing trained: a failed command
+        raise TrainingDivergedError(
+            f"every member diverged (NaN/inf): {lost}; {output} keeps their best weights so "
+            "far; try a smaller learning rate")
     if result.diverged:
-        lost = ", ".join(f"{k} (seed {result.seeds[k]})" for k in result.diverged)
         out.print(f"[yellow]warning: members {lost} diverged (NaN/inf); they keep their best "
                   "weights so far; try a smaller learning rate[/]")
     ours = count_parameters(result.model.member(0))

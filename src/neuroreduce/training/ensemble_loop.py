@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from neuroreduce.datasets.fields import FieldSpec
-from neuroreduce.errors import CheckpointError, ConfigError
+from neuroreduce.errors import CheckpointError, ConfigError, NeuroreduceError
 from neuroreduce.models.registry import ModelSpec
 from neuroreduce.models.warmup import WarmupEnsemble
 from neuroreduce.training import checkpoint as ckpt
@@ -47,6 +47,11 @@ class DivergenceWarning(RuntimeWarning):
     (``TrainResult.diverged``, ``provenance.json`` ``diverged_members``), so a command line can
     silence these and print one line of its own.
     """
+
+
+class TrainingDivergedError(NeuroreduceError):
+    """Every member of a run diverged: the run folder is written, but nothing was trained
+    (the ``train`` command exits non-zero with this one line)."""
 
 
 @dataclass(frozen=True)
