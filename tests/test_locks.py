@@ -8,6 +8,7 @@ worker processes) never block each other.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -244,3 +245,55 @@ def test_an_experiment_with_two_workers_runs_under_its_lock(tmp_path: Path) -> N
     left = [p for p in out.rglob(".neuroreduce.*")]
     assert left == [] or all(p.name == LOCK_FILE for p in left)  # filelock 3 keeps lock files
     run_experiment(tmp_path / "exp.toml", out, progress=False)  # resume: every cell skipped
+
+
+# ------------------------------------------------------------------- orphans (item 14)
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_workers_die_with_a_parent_killed_by_kill_9(tmp_path: Path) -> None:
+    """Workers orphaned by ``kill -9`` of the command went on training and writing (a cell's
+    ``cell.json``) for seconds, into a folder a re-run now owns; now they exit with it."""
+    from neuroreduce.locks import pid_alive
+
+    code = ("from neuroreduce.execution import Backend, run_tasks\nimport time\n"
+            "for _ in run_tasks(time.sleep, {'a': 60, 'b': 60}, "
+            "Backend(kind='local', workers=2), progress=False):\n    pass\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path)
+    try:
+        def workers() -> list[int]:
+            return [p for p in _children(parent.pid)
+                    if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        _wait_for(lambda: len(workers()) >= 2, "two workers", timeout=120)
+        time.sleep(1.0)  # let them start their tasks
+        orphans = workers()
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    try:
+        _wait_for(lambda: not any(pid_alive(p) and _is_live(p) for p in orphans),
+                  "the orphaned workers to exit", timeout=5)
+    finally:
+        for pid in orphans:  # survivors only (a pid, once free, may be someone else's)
+            with contextlib.suppress(OSError):
+                if _is_live(pid) and b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _is_live(pid: int) -> bool:
+    """Alive and not a zombie waiting for its (new) parent to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

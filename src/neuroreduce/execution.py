@@ -235,6 +235,7 @@ def _worker_main(
 ) -> None:
     """Worker loop: set-up once, then ``(key, fn, payload)`` in, ``(key, ok, value, error)`` out."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    _exit_with_parent()
     for name in _THREAD_ENV:
         os.environ[name] = "1"
     _initialise(initializer, init_arg)
@@ -253,6 +254,29 @@ def _worker_main(
             conn.send((key, False, None, f"result could not be sent back: {one_line(exc)}"))
 
 
+def _exit_with_parent() -> None:
+    """End this worker as soon as its parent is gone (killed with ``kill -9``, say): an orphan
+    would go on training and writing (a cell's ``cell.json``) into a folder that a re-run now
+    owns. Linux: the kernel kills us with the parent (``PR_SET_PDEATHSIG``); elsewhere, and as
+    a fallback, a daemon thread exits within 0.2 s of the parent's death (re-parenting)."""
+    import threading
+    import time
+
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="neuroreduce-parent-watch", daemon=True).start()
+
+
 _LIVE_WORKERS: weakref.WeakSet[_Worker] = weakref.WeakSet()
 
 
@@ -268,7 +292,7 @@ class _Worker:
     def __init__(self, context: Any, initializer: Any, init_arg: Any) -> None:
         self.conn, child = context.Pipe(duplex=True)
         # not a daemon, so a task may start workers of its own (e.g. a grid cell that
-        # simulates); a worker whose parent dies exits when its pipe closes (EOF)
+        # simulates); a worker whose parent dies exits at once (_exit_with_parent)
         self.process = context.Process(
             target=_worker_main, args=(child, initializer, init_arg), daemon=False
         )
