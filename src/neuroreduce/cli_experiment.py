@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from neuroreduce.cli_common import err, friendly_errors, out
+from neuroreduce.jsonfiles import content_of, read_json_object
 
 experiment_app = typer.Typer(
     help="Declared experiments: a TOML file of datasets x models x seeds -> tables and report.",
@@ -167,10 +168,11 @@ def _print_results(out_dir: Path) -> None:
         path = folder / "results.json"
         if not path.is_file():
             continue
-        data = json.loads(path.read_text())
-        _results_table(data, folder)
-        for f in data.get("failed", []):
-            err.print(f"[red]failed[/] {f['key']}: {f['error']}", highlight=False)
+        data = read_json_object(path)
+        with content_of(path):
+            _results_table(data, folder)
+            for f in data.get("failed", []):
+                err.print(f"[red]failed[/] {f['key']}: {f['error']}", highlight=False)
     out.print(f"results: {out_dir}")
 
 
@@ -178,8 +180,10 @@ def _experiment_folders(folder: Path) -> list[Path]:
     suite = folder / "suite.json"
     if not suite.is_file():
         return [folder]
-    members = json.loads(suite.read_text())["experiments"]
-    return [f for m in members for f in _experiment_folders(folder / m["folder"])]
+    data = read_json_object(suite)
+    with content_of(suite):
+        members = [str(m["folder"]) for m in data["experiments"]]
+    return [f for m in members for f in _experiment_folders(folder / m)]
 
 
 def _results_table(data: dict[str, Any], folder: Path) -> None:
@@ -240,7 +244,11 @@ def _study_columns(folder: Path) -> tuple[str, ...]:
     from neuroreduce.studies.registry import field_names, study_of
 
     path = folder / "resolved.json"
-    study = study_of(json.loads(path.read_text())) if path.is_file() else None
+    if not path.is_file():
+        return ()
+    resolved = read_json_object(path)
+    with content_of(path):
+        study = study_of(resolved)
     return tuple(field_names(study)) if study is not None else ()
 
 

@@ -14,9 +14,10 @@ import math
 import os
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -202,7 +203,7 @@ def import_npz(path: str | os.PathLike[str]) -> Dataset:
         if key in arrays:
             optional[key] = _strings(arrays[key], key, source)
     if "split" in arrays:
-        optional["split"] = np.asarray(arrays["split"])
+        optional["split"] = _split_codes(arrays["split"], source)
     units = {
         k: _scalar_string(arrays[k], k, source)
         for k in ("input_units", "output_units")
@@ -224,6 +225,17 @@ def import_npz(path: str | os.PathLike[str]) -> Dataset:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _split_codes(value: np.ndarray, source: Path) -> np.ndarray:
+    """An NPZ ``split``: integer codes 0 (train), 1 (valid), 2 (test); whole-numbered floats
+    pass, strings, booleans, complex and fractional values are refused (one line)."""
+    arr = np.asarray(value)
+    whole = arr.dtype.kind == "f" and bool(np.all(np.isfinite(arr) & (arr == np.round(arr))))
+    if arr.dtype.kind not in "iu" and not whole:
+        raise DatasetError(f"{source}: split must hold integers 0 (train), 1 (valid), 2 (test), "
+                           f"one per trial; got values of type {arr.dtype}")
+    return arr if arr.dtype.kind in "iu" else arr.astype(np.int64)
 
 
 def _natural_key(path: Path) -> list:
@@ -276,7 +288,7 @@ def _read_csv(path: Path) -> tuple[list[str], np.ndarray]:
     header: list[str] | None = None
     rows: list[list[str]] = []
     line_numbers: list[int] = []
-    for tokens in reader:
+    for tokens in _csv_rows(reader, path):
         number = reader.line_num
         if not tokens or not "".join(tokens).strip() or tokens[0].lstrip().startswith("#"):
             continue
@@ -295,6 +307,16 @@ def _read_csv(path: Path) -> tuple[list[str], np.ndarray]:
     if header is None:
         raise DatasetError(f"{path} is empty; it needs a header row and data rows")
     return header, _to_float(path, rows, line_numbers)
+
+
+def _csv_rows(reader: Any, path: Path) -> Iterator[list[str]]:
+    """The rows of ``reader``; a malformed row (e.g. a field over ``csv.field_size_limit()``
+    characters, 131,072 by default: no number is that long) is one line naming the file."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise DatasetError(f"{path}, line {reader.line_num}: not a valid CSV row ({exc}); "
+                           "check the file") from None
 
 
 def _read_lines(path: Path) -> list[str]:

@@ -8,7 +8,6 @@ are read. Nothing here imports the runner's classes: the files are the interface
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +33,9 @@ def read_json(path: Path, *, required: bool = True) -> Any:
                 f"{path} is missing; run the experiment first (neuroreduce experiment run)"
             )
         return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(
-            f"{path} is corrupt ({type(exc).__name__}); rerun the experiment"
-        ) from None
+    from neuroreduce.jsonfiles import read_json_object
+
+    return read_json_object(path, hint="rerun the experiment")
 
 
 @dataclass(frozen=True)
@@ -224,7 +220,13 @@ def read_cells(exp_dir: Path, *, study_fields: Sequence[str] = ()) -> list[CellS
     order = [c.get("folder") for c in listed]
     folds = {c.get("folder"): c.get("fold") for c in listed}
     names = [n for n in order if n in found] + sorted(n for n in found if n not in order)
-    return [read_cell(found[n], study_fields=study_fields, fold=folds.get(n)) for n in names]
+    from neuroreduce.jsonfiles import content_of
+
+    cells = []
+    for n in names:  # a JSON value of the wrong type: one line naming the cell folder
+        with content_of(found[n], hint="delete the cell folder and rerun the experiment"):
+            cells.append(read_cell(found[n], study_fields=study_fields, fold=folds.get(n)))
+    return cells
 
 
 def dataset_behaviours(resolved: dict[str, Any],

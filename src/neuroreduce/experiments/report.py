@@ -62,8 +62,11 @@ def make_experiment_report(exp_dir: Path) -> Path:
     exp_dir = Path(exp_dir)
     if (exp_dir / SUITE_JSON).is_file():
         return make_suite_report(exp_dir)
+    from neuroreduce.jsonfiles import content_of
+
     resolved = read_json(exp_dir / "resolved.json")
-    study = study_of(resolved)
+    with content_of(exp_dir / "resolved.json", hint="rerun the experiment"):
+        study = study_of(resolved)
     every = read_cells(exp_dir, study_fields=[f.name for f in _fields(study)])
     if not every:
         raise CheckpointError(f"{exp_dir} has no finished cells; run the experiment first")
@@ -72,7 +75,9 @@ def make_experiment_report(exp_dir: Path) -> Path:
     out = exp_dir / REPORT_DIR
     figs = out / "figures"
     title = resolved.get("title") or resolved.get("name", exp_dir.name)
-    sections: list[tuple[str, str]] = [("Experiment", _header(resolved, run, study))]
+    with content_of(exp_dir / "run.json", hint="delete it and rerun the experiment"):
+        header = _header(resolved, run, study)
+    sections: list[tuple[str, str]] = [("Experiment", header)]
     typed = [c for c in every if c.typed]
     cells = [c for c in every if not c.typed]  # continuous outputs: tables and figures below
     results = (_results_table(cells, _fields(study)) if cells else "") + (
@@ -436,11 +441,24 @@ def _provenance_html(resolved: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------ suite
+def check_suite(suite: dict[str, Any], path: Path) -> None:
+    """``suite.json`` lists its members as objects with a ``folder`` and a ``name`` (one line
+    naming the file otherwise)."""
+    from neuroreduce.jsonfiles import content_of
+
+    with content_of(path, hint="rerun the suite"):
+        for m in suite["experiments"]:
+            if not (isinstance(m["folder"], str) and isinstance(m["name"], str)):
+                raise TypeError("a member's folder and name must be strings")
+            list(m.get("failed", []))
+
+
 def make_suite_report(suite_dir: Path) -> Path:
     """Index page of a suite folder: one link per member report and a combined error-vs-size
     figure over all members (member reports are written if missing)."""
     suite_dir = Path(suite_dir)
     suite = read_json(suite_dir / SUITE_JSON)
+    check_suite(suite, suite_dir / SUITE_JSON)
     rows, series, marks = [], {}, {}
     for m in suite.get("experiments", []):
         member = suite_dir / m["folder"]

@@ -172,6 +172,9 @@ def make_report(exp_dir: str | Path) -> list[Path]:
     exp_dir = Path(exp_dir)
     if (exp_dir / SUITE_JSON).is_file():
         suite = _read_json(exp_dir / SUITE_JSON)
+        from neuroreduce.experiments.report import check_suite
+
+        check_suite(suite, exp_dir / SUITE_JSON)
         return [page for m in suite["experiments"] for page in make_report(exp_dir / m["folder"])]
     if not (exp_dir / RESOLVED_JSON).is_file():
         raise CheckpointError(f"{exp_dir} holds no experiment run (no {RESOLVED_JSON}); pass the "
@@ -287,8 +290,10 @@ def _previous_runs(out: Path) -> list[dict[str, Any]]:
     """Earlier invocations in ``out`` (from its ``run.json``): start, end, wall_s, cells run."""
     try:
         old = json.loads((out / RUN_JSON).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):
         return []
+    if not isinstance(old, dict) or not isinstance(old.get("previous_runs", []), list):
+        return []  # not a run record of ours: the history starts again
     keep = ("started", "finished", "wall_s", "cells_run", "backend")
     return [*old.get("previous_runs", []), {k: old.get(k) for k in keep}]
 
@@ -471,10 +476,9 @@ def _versions() -> dict[str, str | None]:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path} is unreadable ({exc}); delete it and re-run") from None
+    from neuroreduce.jsonfiles import read_json_object
+
+    return read_json_object(path, hint="delete it and re-run")
 
 
 def _now() -> str:

@@ -187,6 +187,8 @@ def _load(path: Path, *, stack: tuple[Path, ...]) -> ExperimentSpec:
         raise ConfigError(f"cannot read experiment file {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be read as TOML") from None
     head = data.get("experiment")
     if isinstance(head, dict) and "include" in head:
         return _parse_suite(data, path=path, text=text, stack=(*stack, resolved))

@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from neuroreduce.errors import CheckpointError
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 #: Columns of an experiment without a study that older readers of ``results.json`` expect
@@ -78,7 +75,10 @@ def _split_json(cell: Any) -> str:
 
 def results_document(spec: Any, out: Path) -> dict[str, Any]:
     """``results.json`` less ``failed``: experiment, columns, rows (+ scores, folds)."""
-    columns, rows, scores = _table(spec, out)
+    from neuroreduce.jsonfiles import content_of
+
+    with content_of(out / "cells", hint="delete the bad cell folder and rerun the experiment"):
+        columns, rows, scores = _table(spec, out)
     doc: dict[str, Any] = {"experiment": spec.name, "columns": columns, "rows": rows}
     if scores:
         doc["scores"] = [s.to_dict() for s in scores]
@@ -100,7 +100,10 @@ def results_table(spec: Any, out: Path) -> tuple[list[str], list[dict[str, Any]]
     before the last epoch: diverged, or early-stopped), wall_train_s, wall_evaluate_s (s).
     Values of unfinished cells are ``None``.
     """
-    columns, rows, _ = _table(spec, out)
+    from neuroreduce.jsonfiles import content_of
+
+    with content_of(out / "cells", hint="delete the bad cell folder and rerun the experiment"):
+        columns, rows, _ = _table(spec, out)
     return columns, rows
 
 
@@ -240,7 +243,6 @@ def _finite(value: Any) -> float | None:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path} is unreadable ({exc}); delete it and re-run") from None
+    from neuroreduce.jsonfiles import read_json_object
+
+    return read_json_object(path, hint="delete it and re-run")

@@ -261,9 +261,12 @@ def _read_json(path: Path) -> Any:
             f"run folder {path.parent} has no {path.name}; is it a folder written by train (-o)?"
         )
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path} is corrupt ({type(exc).__name__}); retrain") from None
+    if not isinstance(data, dict):  # every JSON file of a run folder holds an object
+        raise CheckpointError(f"{path} is corrupt (not a JSON object); retrain")
+    return data
 
 
 def read_config(run_dir: Path) -> tuple[TrainConfig, ModelSpec, IOSpec]:
