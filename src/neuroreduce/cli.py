@@ -105,6 +105,7 @@ def train(
     from neuroreduce.training import TrainConfig
     from neuroreduce.training.ensemble_loop import DivergenceWarning, TrainingDivergedError
 
+    _check_seed_range(first_seed, seeds)
     config = TrainConfig(model=model, hidden=hidden,
                          seeds=tuple(range(first_seed, first_seed + seeds)), epochs=epochs,
                          batch_size=batch_size, learning_rate=lr, loss=loss,
@@ -131,6 +132,20 @@ def train(
     out.print(f"trained {model.upper()}-{hidden} x {seeds} seeds -> {output}\n"
               f"parameters per seed: {ours}{_keras_note(model, result, hidden)}; "
               f"best validation epoch per seed: {best}")
+
+
+def _check_seed_range(first_seed: int, seeds: int) -> None:
+    """``--first-seed``/``--seeds`` give seeds numpy and torch take, in a list that fits."""
+    from neuroreduce.errors import ConfigError
+    from neuroreduce.limits import check_seed_count
+    from neuroreduce.training.config import SEED_MAX
+
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    if not 0 <= first_seed <= SEED_MAX - seeds + 1:
+        raise ConfigError(f"seeds --first-seed .. --first-seed + --seeds - 1 must lie in "
+                          f"[0, {SEED_MAX}], got {first_seed} .. {first_seed + seeds - 1}")
+    check_seed_count(seeds)
 
 
 def _train_options(items: list[str] | None) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,8 +80,9 @@ class SimulationSettings:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ConfigError(f"workers must be >= 1, got {self.workers}")
-        if not self.dt_ms > 0:
-            raise ConfigError(f"integration dt_ms must be > 0, got {self.dt_ms}")
+        if not (isinstance(self.dt_ms, int | float) and math.isfinite(self.dt_ms)
+                and self.dt_ms > 0):
+            raise ConfigError(f"integration dt_ms must be a finite number > 0, got {self.dt_ms}")
         self.execution_backend()  # checks kind/address
 
     def execution_backend(self) -> Any:
@@ -162,9 +165,22 @@ def simulate(
     """
     from neuroreduce.datasets.io import save_dataset
     from neuroreduce.datasets.splits import make_splits
+    from neuroreduce.limits import check_simulation
     from neuroreduce.simulators.toy_tasks import TASK_GENERATORS
     from neuroreduce.stimuli import diverse_set
 
+    if isinstance(n_stimuli, bool) or not isinstance(n_stimuli, numbers.Integral):
+        raise ConfigError(f"the number of stimuli must be an integer, got {n_stimuli!r}")
+    if (isinstance(dt_out_ms, bool) or not isinstance(dt_out_ms, int | float)
+            or not math.isfinite(dt_out_ms) or dt_out_ms <= 0):
+        raise ConfigError(f"dt_out_ms (--dt-out) must be a finite number > 0, got {dt_out_ms}")
+    if scenario in TASK_GENERATORS:  # typed toy tasks: at most 500 ms, a few channels
+        check_simulation(n_stimuli=n_stimuli, n_time=max(200.0, 500 / dt_out_ms + 1),
+                         n_channels=8)
+    else:  # memory of the trial arrays, before any stimulus is drawn
+        sc = get_scenario(scenario)
+        check_simulation(n_stimuli=n_stimuli, n_time=sc.duration_ms / dt_out_ms + 1,
+                         n_channels=len(sc.inputs) + len(sc.outputs))
     if out is not None:  # refuse a folder, device, FIFO or foreign symlink before simulating
         check_output_target(out)
         ensure_folder(Path(out).parent)
@@ -319,10 +335,14 @@ def dataset_of_run(run_dir: str | Path, dataset_path: str | Path | None = None) 
     if link.exists():
         try:
             info = json.loads(link.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise CheckpointError(
-                f"{link} is corrupt ({exc}); pass the dataset with --dataset"
-            ) from exc
+                f"{link} is corrupt ({type(exc).__name__}); pass the dataset with --dataset"
+            ) from None
+        if not isinstance(info, dict) or not all(
+                isinstance(info.get(k), str | None) for k in ("path", "content_hash")):
+            raise CheckpointError(f"{link} is corrupt (not an object of strings); pass the "
+                                  "dataset with --dataset")
         if dataset_path is None:  # the recorded dataset must be unchanged; another one is the
             expected = info.get("content_hash")  # user's choice (checked for names/units later)
             dataset_path = info.get("path")

@@ -64,6 +64,7 @@ from neuroreduce._io import (
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.datasets.fields import EventTrains, Field, FieldSpec
 from neuroreduce.errors import DatasetError, OutputError
+from neuroreduce.limits import check_dataset_file
 
 FORMAT_NAME = "neuroreduce.dataset"
 SCHEMA_VERSION = 2
@@ -144,6 +145,7 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
         ) from None
     try:
         with f:
+            check_dataset_file(f, source)  # declared sizes, before any data is read
             dataset, stored_hash = _read(f, source)
     except DatasetError:
         raise

@@ -35,6 +35,10 @@ _FALLBACK_LEARNING_RATE = 0.001
 RESUMABLE_FIELDS: frozenset[str] = frozenset({"epochs", "checkpoint_every", "threads"})
 
 
+#: The largest seed: numpy's legacy seeds and torch's generators both take 32-bit unsigned.
+SEED_MAX = 2**32 - 1
+
+
 def _positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
@@ -129,8 +133,9 @@ class TrainConfig:
         if not seeds:
             raise ConfigError("TrainConfig.seeds must hold at least one seed, e.g. (0,)")
         for s in seeds:
-            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-                raise ConfigError(f"TrainConfig.seeds must be integers >= 0, got {s!r}")
+            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= SEED_MAX:
+                raise ConfigError(f"TrainConfig.seeds must be integers >= 0 and <= {SEED_MAX} "
+                                  f"(the seeds numpy and torch take), got {s!r}")
         if len(set(seeds)) != len(seeds):
             raise ConfigError(f"TrainConfig.seeds must be distinct, got {seeds}")
         object.__setattr__(self, "seeds", seeds)

@@ -28,6 +28,7 @@ from neuroreduce._io import remove_stale_temporaries
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.datasets.streaming import StreamingDataset
 from neuroreduce.errors import CheckpointError, ConfigError
+from neuroreduce.limits import check_training
 from neuroreduce.locks import folder_lock, other_files
 from neuroreduce.models.registry import ModelSpec, get_family
 from neuroreduce.training import checkpoint as ckpt
@@ -201,6 +202,9 @@ def train(
     family = get_family(config.model)
     if family.check is not None:
         family.check(spec.config, layout)
+    check_training(config, n_inputs=layout.n_inputs, n_outputs=layout.n_outputs,
+                   n_train=len(dataset.indices("train")), n_time=dataset.n_time,
+                   dt_ms=dataset.dt_ms)  # parameters and activations fit, before allocating
     # one writer per run folder (see neuroreduce.locks), from the folder check to the last write
     held = contextlib.nullcontext() if run_dir is None else folder_lock(run_dir)
     with held, _torch_settings(config.threads):
