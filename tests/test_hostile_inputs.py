@@ -192,6 +192,15 @@ def test_simulate_too_large(tmp_path, args) -> None:
                    env={LIMIT: "16"}), "simulate would need about")
 
 
+def test_experiment_dataset_too_large(experiment, tmp_path) -> None:
+    spec, _ = experiment
+    big = tmp_path / "big.toml"
+    big.write_text(spec.read_text().replace("stimuli = 6", "stimuli = 100000000"))
+    r = invoke("experiment", "run", str(big), "-o", str(tmp_path / "big"), env={LIMIT: "16"})
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "simulate would need about" in r.output
+
+
 def test_limit_from_the_environment(tmp_path) -> None:
     refused(invoke("simulate", "toy", "-o", str(tmp_path / "x.h5"), env={LIMIT: "0.0001"}),
             "100 kB", LIMIT)

@@ -312,6 +312,10 @@ def _draw_stimuli(
     groups = spec.mix or (
         MixGroup(name="all", inputs=scenario.inputs, stimuli=spec.stimuli),
     )
+    from neuroreduce.limits import check_simulation
+
+    check_simulation(n_stimuli=spec.stimuli, n_time=max(n_draw, n_time),  # before allocating
+                     n_channels=len(scenario.inputs) + len(scenario.outputs))
     currents = np.zeros((spec.stimuli, n_time, len(scenario.inputs)))
     families: list[str] = []
     params: list[str] = []
