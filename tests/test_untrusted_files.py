@@ -93,13 +93,34 @@ def _soft_link_through_external(f, tmp_path):
     f["split"] = h5py.SoftLink("/elsewhere/split")
 
 
+def _unread_external_link(f, tmp_path):
+    """An entry no loader reads still must not make anything open another file."""
+    other = _other_file(tmp_path, "x", np.zeros(3))
+    f.create_group("junk")["deep"] = h5py.ExternalLink(str(other), "/x")
+
+
+def _cycle_then_external(f, tmp_path):
+    g = f.create_group("a")
+    g["back"] = g  # a hard-link cycle: the walk must end
+    inner = g.create_group("b")
+    inner["loop"] = f["a"]
+    arr = f["inputs"][()]
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(arr.tobytes())
+    inner.create_dataset("x", shape=arr.shape, dtype=arr.dtype,
+                         external=[(str(raw), 0, arr.nbytes)])
+
+
 HOSTILE = {
     "external storage": (_external_storage, "'inputs' is stored in external file"),
     "external storage of a field": (_external_field, "'fields/t/values' is stored in external"),
     "virtual dataset": (_virtual, "'inputs' is a virtual dataset"),
     "external link": (_external_link, "'outputs' is an external link to"),
     "external fields group": (_external_fields_group, "'fields' is an external link"),
-    "soft link to another file": (_soft_link_through_external, "'split' is a soft link"),
+    "soft link to another file": (_soft_link_through_external,
+                                  "'split' is a soft link|'elsewhere' is an external link"),
+    "external link under any name": (_unread_external_link, "'junk/deep' is an external link"),
+    "external storage under a cycle": (_cycle_then_external, "is stored in external file"),
 }
 
 
@@ -127,6 +148,31 @@ def test_control_files_without_external_storage_load(tmp_path) -> None:
     with h5py.File(path, "a") as f:
         f["copy_of_split"] = f["split"]
     assert load_dataset(path).content_hash() == loaded.content_hash()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_an_external_link_to_a_fifo_is_refused_without_opening_it(tmp_path) -> None:
+    """Nothing may open a linked file before the check (opening a FIFO would hang)."""
+    import subprocess
+    import sys
+
+    path = _saved(tmp_path)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with h5py.File(path, "a") as f:
+        f["junk"] = h5py.ExternalLink(str(fifo), "/")
+    script = (
+        "import sys\nfrom neuroreduce.datasets.io import load_dataset\n"
+        "from neuroreduce.datasets.streaming import StreamingDataset\n"
+        "from neuroreduce.errors import DatasetError\n"
+        "for opener in (load_dataset, StreamingDataset):\n"
+        "    try:\n        opener(sys.argv[1])\n    except DatasetError as exc:\n"
+        "        print(exc)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.count("'junk' is an external link") == 2, run.stdout
 
 
 @pytest.mark.skipif(not Path("/etc/passwd").is_file(), reason="needs /etc/passwd")

@@ -145,6 +145,7 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
         ) from None
     try:
         with f:
+            check_stored_inside(f, source)  # before anything else opens an array or a link
             check_dataset_file(f, source)  # declared sizes, before any data is read
             dataset, stored_hash = _read(f, source)
     except DatasetError:
@@ -259,7 +260,6 @@ def _read(f: h5py.File, source: Path) -> tuple[Dataset, str]:
             "import it with an importer instead"
         )
     check_version(f, source)
-    check_stored_inside(f, source)
     missing = [k for k in (*_ARRAY_KEYS, *_STRING_KEYS, "split") if k not in f]
     missing += [k for k in _ATTR_KEYS if k not in f.attrs]
     if missing:
@@ -309,51 +309,40 @@ def check_version(f: h5py.File, source: Path) -> int:
     return int(version)
 
 
-#: Depth of groups below the root that :func:`check_stored_inside` walks (``fields/<name>/x``).
-_MAX_DEPTH = 3
-
-
 def check_stored_inside(f: h5py.File, source: Path) -> None:
     """Refuse a file whose arrays are not stored inside it (one-line DatasetError naming one).
 
-    Checks every entry the loaders read (the root arrays and the whole ``fields`` group) before
-    any of them is opened: external links and soft links (which may lead into other files),
-    HDF5 external storage (raw bytes of any file, e.g. ``/etc/passwd``) and virtual datasets
-    (arrays mapped from other files) are refused. :func:`save_dataset` writes none of them.
+    Walks every link of the file (each group once, so hard-link cycles end) before any array is
+    opened: external links and soft links (which may lead into other files), HDF5 external
+    storage (raw bytes of any file, e.g. ``/etc/passwd``) and virtual datasets (arrays mapped
+    from other files) are refused. :func:`save_dataset` writes none of them.
     """
-    _check_links(f, (*_ARRAY_KEYS, *_STRING_KEYS, "split", FIELDS_GROUP), source, depth=0)
-
-
-def _check_links(group: h5py.Group, names: Sequence[str], source: Path, *, depth: int) -> None:
-    for name in names:
-        link = group.get(name, getlink=True)
-        if link is None:
-            continue  # missing: reported by the caller's key check
-        where = f"{group.name.rstrip('/')}/{name}".lstrip("/")
-        if isinstance(link, h5py.ExternalLink):
-            why = f"an external link to {link.filename}:{link.path}"
-        elif isinstance(link, h5py.SoftLink):
-            why = f"a soft link to {link.path}"
-        elif not isinstance(link, h5py.HardLink):
-            why = f"a link of type {type(link).__name__}"
-        else:
-            obj = group[name]
-            if isinstance(obj, h5py.Dataset):
-                if obj.is_virtual:
-                    why = "a virtual dataset (mapped from other files)"
-                elif obj.external:
-                    files = sorted({str(e[0]) for e in obj.external})
-                    why = f"stored in external file(s) {', '.join(files)}"
-                else:
-                    continue
+    seen, todo = {f}, [f]
+    while todo:
+        group = todo.pop()
+        for name in group:
+            link = group.get(name, getlink=True)
+            where = f"{group.name.rstrip('/')}/{name}".lstrip("/")
+            if isinstance(link, h5py.ExternalLink):
+                why = f"an external link to {link.filename}:{link.path}"
+            elif isinstance(link, h5py.SoftLink):
+                why = f"a soft link to {link.path}"
+            elif not isinstance(link, h5py.HardLink):
+                why = f"a link of type {type(link).__name__}"
+            elif isinstance(obj := group[name], h5py.Dataset) and obj.is_virtual:
+                why = "a virtual dataset (mapped from other files)"
+            elif isinstance(obj, h5py.Dataset) and obj.external:
+                files = sorted({str(e[0]) for e in obj.external})
+                why = f"stored in external file(s) {', '.join(files)}"
             else:
-                if isinstance(obj, h5py.Group) and depth < _MAX_DEPTH:
-                    _check_links(obj, list(obj), source, depth=depth + 1)
+                if isinstance(obj, h5py.Group) and obj not in seen:
+                    seen.add(obj)
+                    todo.append(obj)
                 continue
-        raise DatasetError(
-            f"{source}: array {where!r} is {why}, not stored inside the file; refusing to read "
-            "it (neuroreduce datasets hold their own arrays); recreate the file"
-        )
+            raise DatasetError(
+                f"{source}: array {where!r} is {why}, not stored inside the file; refusing to "
+                "read it (neuroreduce datasets hold their own arrays); recreate the file"
+            )
 
 
 def _metadata_hash(families: Sequence[str], params: Sequence[str], provenance: str) -> str:
