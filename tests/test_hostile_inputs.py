@@ -248,3 +248,17 @@ def test_gzip_bomb_dataset(toy, tmp_path) -> None:
     assert bomb.stat().st_size < 10**6
     refused(invoke("train", str(bomb), "--epochs", "1", "-o", str(tmp_path / "r"),
                    env={LIMIT: "16"}), "bomb.h5", "--stream", LIMIT)
+
+
+def test_npz_bomb_is_refused_before_decompressing(tmp_path) -> None:
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**5, 2)})
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("inputs.npy", header.getvalue() + b"\0" * 1000)
+    refused(invoke("import", "npz", str(bomb), "-o", str(tmp_path / "o.h5"), env={LIMIT: "16"}),
+            "bomb.npz", "declare", LIMIT)

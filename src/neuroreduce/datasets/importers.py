@@ -169,6 +169,7 @@ def import_npz(path: str | os.PathLike[str]) -> Dataset:
                 "output_names=...)"
             )
         with loaded as npz:
+            _check_npz_size(npz, source)  # declared shapes, before anything is decompressed
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -225,6 +226,29 @@ def import_npz(path: str | os.PathLike[str]) -> Dataset:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _check_npz_size(npz: Any, source: Path) -> None:
+    """Refuse an archive whose arrays declare more than fits in memory (read from the ``.npy``
+    headers only: a small compressed archive may declare a huge array)."""
+    from neuroreduce.errors import ConfigError
+    from neuroreduce.limits import LOAD_COPIES, check_memory, format_bytes, memory_limit
+
+    declared = 0
+    for name in npz.zip.namelist():
+        with npz.zip.open(name) as f:
+            version = np.lib.format.read_magic(f)
+            reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = reader(f)
+        declared += math.prod(shape) * dtype.itemsize
+    try:
+        memory_limit()
+    except ConfigError as exc:
+        raise DatasetError(str(exc)) from None
+    check_memory(declared * LOAD_COPIES, what=f"importing {source}",
+                 how=f"its arrays declare {format_bytes(declared)} x {LOAD_COPIES} copies",
+                 fix="import a smaller file", error=DatasetError)
 
 
 def _split_codes(value: np.ndarray, source: Path) -> np.ndarray:
