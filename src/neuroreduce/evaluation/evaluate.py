@@ -196,6 +196,11 @@ def _nan_for_null(value: Any, key: str | None = None) -> Any:
     return value
 
 
+def nan_for_null(results: Any) -> Any:
+    """Results parsed from strict JSON with their ``null`` statistics back to NaN."""
+    return _nan_for_null(results)
+
+
 def read_results(path: str | Path) -> dict[str, Any]:
     """A ``results.json`` with its ``null`` numbers as NaN (see the module docstring)."""
     return _nan_for_null(json.loads(Path(path).read_text()))

@@ -128,8 +128,8 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
         extra_results[name] = block
     eval_s = time.perf_counter() - t0
 
-    write_json_atomic(cell_dir / RESULTS_JSON, results)
-    write_json_atomic(cell_dir / EXTRA_RESULTS_JSON, extra_results)
+    write_json_atomic(cell_dir / RESULTS_JSON, _strict(results))  # NaN of diverged members:
+    write_json_atomic(cell_dir / EXTRA_RESULTS_JSON, _strict(extra_results))  # null
     record = {
         "key": cell["key"],
         "folder": cell["folder"],
@@ -176,6 +176,16 @@ def _typed_results(
                              metrics=chosen, splits=("all",) if split else ("train", "valid",
                                                                             "test"))
     return {"seeds": list(config.seeds), "fields": fields}
+
+
+def _strict(results: dict[str, Any]) -> dict[str, Any]:
+    """Strict JSON as ``evaluation.evaluate.write_results`` writes it (NaN/inf as null)."""
+    from neuroreduce.evaluation.evaluate import finite_json
+
+    clean, replaced = finite_json(results)
+    if replaced:
+        clean["non_finite"] = f"{replaced} NaN/inf values (e.g. of a diverged member) are null"
+    return clean
 
 
 def _select(dataset: Any, inputs: list[str] | None) -> Any:

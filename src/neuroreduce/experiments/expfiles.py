@@ -171,8 +171,10 @@ def read_cell(cell_dir: Path, *, study_fields: Sequence[str] = (),
         fold: The split fold of the cell, if it is one of several (from ``resolved.json``).
     """
     record = read_json(cell_dir / "cell.json")
-    results = read_json(cell_dir / "results.json")
-    extra = read_json(cell_dir / "extra_results.json", required=False) or {}
+    from neuroreduce.evaluation.evaluate import nan_for_null
+
+    results = nan_for_null(read_json(cell_dir / "results.json"))
+    extra = nan_for_null(read_json(cell_dir / "extra_results.json", required=False) or {})
     config = read_json(cell_dir / "config.json", required=False) or {}
     splits = results.get("splits", {})
     extra_blocks = {n: b.get("splits", {}).get("all", {}) for n, b in extra.items()}
