@@ -138,3 +138,18 @@ def test_training_in_memory_writes_nothing_and_equals_a_run(tmp_path, toy, monke
     assert memory.run_dir is None and list(tmp_path.iterdir()) == []
     on_disk = train(toy, cfg, tmp_path / "r", progress=False)
     np.testing.assert_array_equal(predict(memory, toy.inputs), predict(on_disk, toy.inputs))
+
+
+def test_export_refuses_warmup_and_typed_runs_in_one_line(tmp_path, toy) -> None:
+    from neuroreduce.export import export
+    from neuroreduce.simulators.toy_tasks import get_task_generator
+
+    train(toy, TrainConfig(hidden=2, epochs=1, warmup_ms=10.0), tmp_path / "w", progress=False)
+    with pytest.raises(ConfigError, match="warm-up"):
+        export(tmp_path / "w", tmp_path / "w.pt", fmt="torchscript")
+    spikes = get_task_generator("toy_spikes").make(6, seed=0, dt_ms=2.0)
+    train(spikes, TrainConfig(hidden=2, epochs=1), tmp_path / "s", progress=False)
+    with pytest.raises(ConfigError, match="typed fields"):
+        export(tmp_path / "s", tmp_path / "s.pt", fmt="torchscript")
+    train(toy, TrainConfig(hidden=2, epochs=1), tmp_path / "p", progress=False)
+    assert export(tmp_path / "p", tmp_path / "p.pt", fmt="torchscript").is_file()  # control

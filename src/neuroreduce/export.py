@@ -49,7 +49,20 @@ _ONNX_OPSET = 17
 
 
 def _as_run(run: TrainedRun | str | Path) -> TrainedRun:
-    return run if isinstance(run, TrainedRun) else load_run(run)
+    """The loaded run, if export supports it (one-line ``ConfigError`` otherwise)."""
+    run = run if isinstance(run, TrainedRun) else load_run(run)
+    if run.io.layout is not None:
+        fields = ", ".join(h.field for h in run.io.layout.heads)
+        raise ConfigError(
+            f"{run.run_dir} predicts typed fields ({fields}); export covers dense inputs -> "
+            "continuous outputs so far; use neuroreduce.training.predict_fields in Python"
+        )
+    if run.config.warmup_ms is not None:
+        raise ConfigError(
+            f"{run.run_dir} was trained with a {run.config.warmup_ms:g} ms rest warm-up, which an "
+            "exported member would not run; export a run trained without warmup_ms"
+        )
+    return run
 
 
 def _check_member(run: TrainedRun, member: int) -> int:
