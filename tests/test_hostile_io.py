@@ -96,7 +96,10 @@ def test_fifo_socket_and_folder_targets_are_refused(tmp_path: Path) -> None:
 @root_only
 def test_device_target_is_refused_and_kept(tmp_path: Path) -> None:
     dev = tmp_path / "null"
-    os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    try:
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:  # root without CAP_MKNOD (some containers)
+        pytest.skip("cannot create device nodes here")
     r = invoke("simulate", "toy", "--stimuli", 3, "-o", dev)
     one_line_error(r, str(dev), "device")
     assert stat.S_ISCHR(os.lstat(dev).st_mode)
