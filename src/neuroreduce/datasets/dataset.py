@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from neuroreduce.datasets.fields import RESERVED_NAMES, Field, FieldSpec, check_fields
+from neuroreduce.datasets.fields import (
+    RESERVED_NAMES,
+    Field,
+    FieldSpec,
+    check_fields,
+    dense_field_specs,
+)
 from neuroreduce.errors import DatasetError
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "valid", "test")
@@ -152,14 +158,7 @@ class Dataset:
     @property
     def field_specs(self) -> tuple[FieldSpec, ...]:
         """Every field: the dense ``inputs`` and ``outputs`` (if they have channels) first."""
-        dense = []
-        if self.input_names:
-            dense.append(FieldSpec("inputs", "input", "continuous", self.input_names,
-                                   self.input_units))
-        if self.output_names:
-            dense.append(FieldSpec("outputs", "target", "continuous", self.output_names,
-                                   self.output_units))
-        return (*dense, *(f.spec for f in self.fields))
+        return (*dense_field_specs(self), *(f.spec for f in self.fields))
 
     def field(self, name: str) -> Field:
         """The extra field called ``name``.

@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -263,6 +264,21 @@ class EventTrains:
             h.update(str(arr.shape).encode())
             h.update(arr.tobytes())
         h.update(str(self.n_channels).encode())
+
+
+def dense_field_specs(data: Any) -> tuple[FieldSpec, ...]:
+    """The specs of a dataset's dense ``inputs`` and ``outputs`` (those with channels), from
+    its ``input_names``, ``output_names``, ``input_units`` and ``output_units``."""
+    specs = []
+    if data.input_names:
+        specs.append(
+            FieldSpec("inputs", "input", "continuous", data.input_names, data.input_units)
+        )
+    if data.output_names:
+        specs.append(
+            FieldSpec("outputs", "target", "continuous", data.output_names, data.output_units)
+        )
+    return tuple(specs)
 
 
 FieldValues = np.ndarray | EventTrains

@@ -43,7 +43,7 @@ import h5py
 import numpy as np
 
 from neuroreduce.datasets.dataset import SPLIT_NAMES, Dataset
-from neuroreduce.datasets.fields import Field, FieldSpec
+from neuroreduce.datasets.fields import Field, FieldSpec, dense_field_specs
 from neuroreduce.datasets.io import (
     FORMAT_NAME,
     _attr_str,
@@ -393,14 +393,7 @@ class StreamingDataset:
     @property
     def field_specs(self) -> tuple[FieldSpec, ...]:
         """Every field, the dense ``inputs``/``outputs`` first (as ``Dataset.field_specs``)."""
-        dense = []
-        if self.input_names:
-            dense.append(FieldSpec("inputs", "input", "continuous", self.input_names,
-                                   self.input_units))
-        if self.output_names:
-            dense.append(FieldSpec("outputs", "target", "continuous", self.output_names,
-                                   self.output_units))
-        return (*dense, *self.extra_specs)
+        return (*dense_field_specs(self), *self.extra_specs)
 
     # ------------------------------------------------------------------ data
     def read(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
