@@ -48,8 +48,11 @@ def simulate(
                                   backend=backend, address=address)
     ds = run(scenario, n_stimuli=stimuli, dt_out_ms=dt_out, seed=seed, settings=settings,
              out=output, progress=True)
+    fields = "; ".join(f"{s.role} {s.name} ({s.kind}, {len(s.channels) or len(s.classes)})"
+                       for s in ds.field_specs)
     out.print(f"wrote {output}: {ds.n_trials} trials x {ds.n_time} samples (dt {ds.dt_ms} ms), "
-              f"inputs {', '.join(ds.input_names)}, outputs {', '.join(ds.output_names)}")
+              + (f"inputs {', '.join(ds.input_names)}, outputs {', '.join(ds.output_names)}"
+                 if not ds.fields else f"fields: {fields}"), markup=False)
 
 
 @app.command("import")
