@@ -275,8 +275,6 @@ def _split(dataset: Dataset | StreamingDataset, config: TrainConfig) -> Any:
     return apply_split(dataset, config.split, seed=config.seeds[0])
 
 
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
