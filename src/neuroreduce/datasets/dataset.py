@@ -182,24 +182,28 @@ class Dataset:
             np.isnan(self.outputs).any()
         )
 
-    def masked_values(self, name: str, idx: np.ndarray) -> np.ndarray:
-        """Float values of field ``name`` (or ``"outputs"``) for trials ``idx``, NaN wherever
-        they are missing: NaN already, masked by a mask field, or not recorded in the trial's
-        group (per-group availability). For statistics that must see recorded values only."""
-        if name == "outputs":
-            values = self.outputs[idx].astype(np.float64)
-            f = None
-        else:
-            f = self.field(name)
-            values = np.asarray(f.values)[idx].astype(np.float64)
+    def known(self, name: str, idx: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Values of field ``name`` (or ``"outputs"``) for trials ``idx`` (default: all) and the
+        bool mask of those that are known: not NaN, not masked by a mask field, recorded in the
+        trial's group (per-group availability). The one rule objectives, normalisation and
+        metrics share for missing values (ignored labels are the label's own business)."""
+        idx = np.arange(self.n_trials) if idx is None else np.asarray(idx)
+        f = None if name == "outputs" else self.field(name)
+        values = self.outputs[idx] if f is None else np.asarray(f.values)[idx]
+        mask = np.isfinite(values) if values.dtype.kind == "f" else np.ones(values.shape, bool)
         for m in self.fields:
             if m.spec.role == "mask" and m.spec.of == name:
-                values = np.where(np.asarray(m.values)[idx], values, np.nan)
+                mask &= np.asarray(m.values, dtype=bool)[idx]
         if f is not None and f.availability is not None and f.spec.availability_group:
             groups = np.asarray(self.field(f.spec.availability_group).values)[idx]
-            avail = np.asarray(f.availability, bool)[groups]
-            values = np.where(avail[:, None, :], values, np.nan)
-        return values
+            mask &= np.asarray(f.availability, bool)[groups][:, None, :]
+        return values, mask
+
+    def masked_values(self, name: str, idx: np.ndarray) -> np.ndarray:
+        """Float values of field ``name`` for trials ``idx``, NaN wherever not :meth:`known`
+        (for statistics that must see recorded values only)."""
+        values, mask = self.known(name, idx)
+        return np.where(mask, values.astype(np.float64), np.nan)
 
     def groups(self) -> dict[str, np.ndarray]:
         """Group field name -> int32 id per trial."""

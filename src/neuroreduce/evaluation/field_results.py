@@ -53,19 +53,9 @@ def _stats(values: Sequence[float]) -> dict[str, Any]:
 
 
 def truth_and_mask(dataset: Dataset, head: Head, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """True values of ``head``'s field for trials ``idx`` and the mask of values that count."""
-    f = None if head.field == "outputs" else dataset.field(head.field)
-    y = dataset.outputs[idx] if f is None else np.asarray(f.values)[idx]
-    mask = np.isfinite(y) if y.dtype.kind == "f" else np.ones(y.shape, bool)
-    for other in dataset.fields:  # mask fields, of "outputs" too (as the Assembler does)
-        if other.spec.role == "mask" and other.spec.of == head.field:
-            mask &= np.asarray(other.values, dtype=bool)[idx]
-    if f is None:
-        return y, mask
-    if f.availability is not None and f.spec.availability_group is not None:
-        groups = np.asarray(dataset.field(f.spec.availability_group).values)[idx]
-        mask &= np.asarray(f.availability, bool)[groups][:, None, :]
-    return y, mask
+    """True values of ``head``'s field for trials ``idx`` and the mask of values that count
+    (:meth:`Dataset.known`, the rule training uses too)."""
+    return dataset.known(head.field, idx)
 
 
 def _channel_summary(value: Any) -> tuple[float, np.ndarray | None]:

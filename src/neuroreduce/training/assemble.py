@@ -95,32 +95,21 @@ class Assembler:
 
     # ---------------------------------------------------------------- targets
     def _target(self, ds: Dataset, field: str, kind: str, ignore: int | None):
-        if field == "outputs":
-            raw = ds.outputs
-            values = self.norm.normalize_outputs(raw)
-            f = None
-        else:
-            f = ds.field(field)
-            raw = np.asarray(f.values)
-            values = (
-                self.norm.normalize_field(field, raw) if kind == "continuous" else raw
-            )
+        raw, mask = ds.known(field)  # NaN, mask fields, per-group availability
         if kind == "categorical":
-            labels = values.astype(np.int64)
-            mask = np.ones(labels.shape, bool) if ignore is None else labels != ignore
-            labels = np.where(mask, labels, 0)
-            target = torch.from_numpy(labels)
+            labels = raw.astype(np.int64)
+            if ignore is not None:
+                mask &= labels != ignore
+            target = torch.from_numpy(np.where(mask, labels, 0))
         else:
+            if field == "outputs":
+                values = self.norm.normalize_outputs(raw)
+            elif kind == "continuous":
+                values = self.norm.normalize_field(field, raw)
+            else:
+                values = raw
             values = values.astype(np.float32)
-            mask = np.isfinite(values)
             target = torch.from_numpy(np.where(mask, values, np.float32(0.0)))
-        for other in ds.fields:  # explicit mask fields
-            if other.spec.role == "mask" and other.spec.of == field:
-                mask &= np.asarray(other.values, dtype=bool)
-        if f is not None:
-            avail = _trial_availability(ds, f)
-            if avail is not None:
-                mask &= avail[:, None, :]
         masks = {} if mask.all() else {field: torch.from_numpy(mask)}
         return target, masks
 
@@ -138,13 +127,14 @@ class Assembler:
             masks.update(mask)
         return Assembled(torch.from_numpy(np.ascontiguousarray(x, np.float32)), targets, masks)
 
-    def positive_fraction(self, ds: Dataset, field: str) -> list[float]:
-        """Per channel: positives / valid values of binary field ``field`` over ``ds``."""
-        h = self.layout.head(field)
-        target, masks = self._target(ds, field, h.kind, h.ignore_label)
-        mask = masks.get(field, torch.ones_like(target, dtype=torch.bool))
-        pos = (target * mask).sum(dim=(0, 1)).double()
-        n = mask.sum(dim=(0, 1)).double().clamp_min(1)
+    @staticmethod
+    def positive_fraction(
+        ds: Dataset, field: str, idx: np.ndarray | None = None
+    ) -> list[float]:
+        """Per channel: positives / known values of binary field ``field`` over trials ``idx``."""
+        values, mask = ds.known(field, idx)
+        pos = np.where(mask, values, 0.0).sum(axis=(0, 1), dtype=np.float64)
+        n = np.maximum(mask.sum(axis=(0, 1)), 1)
         return [float(v) for v in pos / n]
 
 

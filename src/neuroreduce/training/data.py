@@ -132,8 +132,7 @@ class InMemoryData:
 
     def positive_fraction(self, field: str) -> list[float]:
         """Fraction of positive values per channel of a binary field in the train split."""
-        return self._assembler.positive_fraction(self._dataset.select_trials(self._idx["train"]),
-                                                 field)
+        return Assembler.positive_fraction(self._dataset, field, self._idx["train"])
 
 
 class StreamingData:
@@ -182,10 +181,7 @@ class StreamingData:
             yield self._tensors(idx[start : start + size])
 
     def positive_fraction(self, field: str) -> list[float]:
-        assert self._assembler is not None
-        return self._assembler.positive_fraction(
-            self._source.dataset_of(self._idx["train"]), field
-        )
+        return Assembler.positive_fraction(self._source.dataset_of(self._idx["train"]), field)
 
 
 def _from_moments(mean: np.ndarray, std: np.ndarray) -> tuple[tuple[float, ...], ...]:
