@@ -58,16 +58,18 @@ def simulate(
 @app.command("import")
 @friendly_errors
 def import_data(
-    fmt: Annotated[str, typer.Argument(help="Source format: dat (the paper's published files), csv or npz.")],
-    source: Annotated[Path, typer.Argument(help="Folder of .dat/.csv files (one per trial) or an .npz file.")],
+    fmt: Annotated[str, typer.Argument(help="Source format: a registered importer (`neuroreduce importers`), e.g. dat, csv, npz.")],
+    source: Annotated[Path, typer.Argument(help="The importer's file or folder.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="HDF5 dataset file to write.")],
     input_names: Annotated[str | None, typer.Option(help="Comma-separated input columns (dat default: PLML,PLMR,AVBL,AVBR).")] = None,
     output_names: Annotated[str | None, typer.Option(help="Comma-separated output columns (dat default: DB1,LUAL,PVR,VB1).")] = None,
     input_units: Annotated[str | None, typer.Option(help="Unit of the inputs.")] = None,
     output_units: Annotated[str | None, typer.Option(help="Unit of the outputs.")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="Importer option NAME=VALUE (repeatable; `neuroreduce importers` lists them).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the train/valid/test split.")] = 0,
 ) -> None:
-    """Import external data (paper .dat, CSV, NPZ) into a split dataset file."""
+    """Import external data (paper .dat, CSV, NPZ, recordings, imaging) into a dataset file."""
+    from neuroreduce.cli_options import parse_assignments
     from neuroreduce.pipeline import import_dataset
 
     def names(text: str | None) -> tuple[str, ...] | None:
@@ -75,8 +77,11 @@ def import_data(
 
     ds = import_dataset(fmt, source, out=output, input_names=names(input_names),
                         output_names=names(output_names), input_units=input_units,
-                        output_units=output_units, seed=seed)
-    out.print(f"wrote {output}: {ds.n_trials} trials x {ds.n_time} samples (dt {ds.dt_ms:g} ms)")
+                        output_units=output_units, seed=seed,
+                        options=parse_assignments(option, "--option"))
+    fields = ", ".join(f"{f.spec.name} ({f.spec.role}, {f.spec.kind})" for f in ds.fields)
+    out.print(f"wrote {output}: {ds.n_trials} trials x {ds.n_time} samples (dt {ds.dt_ms:g} ms)"
+              + (f"; fields: {fields}" if fields else ""), markup=False)
 
 
 @app.command()

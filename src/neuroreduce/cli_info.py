@@ -1,4 +1,4 @@
-"""``neuroreduce models``, ``metrics`` and ``fields FILE``: what is registered, what a file holds.
+"""``neuroreduce models``, ``metrics``, ``importers``, ``fields FILE``: what is registered.
 
 Thin typer layer over :mod:`neuroreduce.reporting.catalog` and
 :mod:`neuroreduce.reporting.field_summary`; ``cli.py`` merges :data:`info_app` into the main app
@@ -66,6 +66,26 @@ def metrics(
     for r in rows(kind):
         _row(table, r.name, r.kind, r.direction, r.shape, r.description)
     out.print(table)
+
+
+@info_app.command()
+@friendly_errors
+def importers(
+    name: Annotated[str | None, typer.Argument(help="Show one importer only.")] = None,
+) -> None:
+    """List the import formats (`neuroreduce import NAME SOURCE -o FILE`) with their options."""
+    from neuroreduce.reporting.catalog import importer_info
+    from neuroreduce.reporting.catalog import importers as rows
+
+    chosen = [importer_info(name)] if name else rows()
+    out.print("Import with `neuroreduce import NAME SOURCE -o FILE --option KEY=VALUE`.",
+              highlight=False)
+    for imp in chosen:
+        table = _table(f"{imp.name} ({imp.source}): {imp.description}",
+                       {"option": False, "type": False, "default": False, "meaning": True})
+        for opt in imp.options:
+            _row(table, opt.name, opt.type, opt.default, opt.description)
+        out.print(table)
 
 
 @info_app.command()

@@ -221,7 +221,6 @@ def simulate(
     return dataset
 
 
-IMPORT_FORMATS: tuple[str, ...] = ("dat", "csv", "npz")
 
 
 def import_dataset(
@@ -235,47 +234,32 @@ def import_dataset(
     output_units: str | None = None,
     seed: int = 0,
     split_fractions: tuple[float, float, float] = (0.5, 0.25, 0.25),
+    options: dict[str, Any] | None = None,
 ) -> Dataset:
-    """Import external data into the dataset schema, split it (if not split) and write ``out``.
+    """Import external data with a registered importer, split it (if not split), write ``out``.
 
     Args:
-        fmt: ``"dat"`` (the paper's published folder of whitespace files), ``"csv"`` (a folder
-            with one CSV per trial) or ``"npz"`` (one file).
-        source: Folder (dat, csv) or file (npz).
-        input_names, output_names: Column names; dat defaults to the paper's
-            (PLML PLMR AVBL AVBR -> DB1 LUAL PVR VB1); csv needs them.
-        input_units, output_units: Units to record (importer defaults if ``None``).
+        fmt: A registered importer (``neuroreduce importers`` lists them: ``dat``, the paper's
+            published folder of whitespace files; ``csv``, a folder with one CSV per trial;
+            ``npz``, one file; competition recordings, NWB, whole-brain imaging, ...).
+        source: Its folder or file.
+        input_names, output_names, input_units, output_units: Shorthands for the options of
+            the same names (dat defaults to the paper's PLML PLMR AVBL AVBR -> DB1 LUAL PVR
+            VB1; csv needs the names).
         seed: Seed of the split, when the data has none.
+        options: The importer's other options by name (see its options dataclass).
     """
-    from dataclasses import replace
-
-    from neuroreduce.datasets import importers
+    from neuroreduce.datasets.importer_registry import run_import
     from neuroreduce.datasets.io import save_dataset
     from neuroreduce.datasets.splits import with_splits
 
     check_not_input(out, inputs=(source,), folders=(source,))  # never overwrite the source
-    names: dict[str, Any] = {}
-    if input_names:
-        names["input_names"] = tuple(input_names)
-    if output_names:
-        names["output_names"] = tuple(output_names)
-    units: dict[str, Any] = {}
-    if input_units:
-        units["input_units"] = input_units
-    if output_units:
-        units["output_units"] = output_units
-    if fmt == "dat":
-        dataset = importers.import_dat_folder(source, **names, **units)
-    elif fmt == "csv":
-        if not names.get("input_names") or not names.get("output_names"):
-            raise ConfigError("csv import needs --input-names and --output-names (column names)")
-        dataset = importers.import_csv_folder(source, **names, **units)
-    elif fmt == "npz":
-        dataset = importers.import_npz(source)
-        if units:
-            dataset = replace(dataset, **units)
-    else:
-        raise ConfigError(f"unknown import format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
+    values: dict[str, Any] = dict(options or {})
+    for key, value in (("input_names", input_names), ("output_names", output_names),
+                       ("input_units", input_units), ("output_units", output_units)):
+        if value:
+            values[key] = tuple(value) if isinstance(value, list | tuple) else value
+    dataset = run_import(fmt, source, values)
     if dataset.split is None:
         dataset = with_splits(dataset, fractions=split_fractions, seed=seed)
     save_dataset(dataset, out)

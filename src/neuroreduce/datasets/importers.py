@@ -15,6 +15,7 @@ import os
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from neuroreduce.datasets.dataset import Dataset
-from neuroreduce.errors import DatasetError
+from neuroreduce.datasets.importer_registry import Importer, register_importer
+from neuroreduce.errors import ConfigError, DatasetError
 
 #: Column order of the published FCM data of Barbulescu et al. (2023).
 PAPER_OUTPUT_NAMES: tuple[str, ...] = ("DB1", "LUAL", "PVR", "VB1")
@@ -453,3 +455,83 @@ def _scalar_string(value: np.ndarray, key: str, source: Path) -> str:
 
 def _text(value: str | bytes) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+# ---------------------------------------------------------------------- registry entries
+
+
+def _names_option(value: Any, what: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not value or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{what} must be a list of column names, e.g. PLML,PLMR")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """Options of the ``dat`` and ``csv`` importers.
+
+    Attributes:
+        input_names: Input column names in file order (dat) or header names (csv); ``None``:
+            the paper's PLML, PLMR, AVBL, AVBR (dat); csv needs them.
+        output_names: Output column names, likewise (dat default: DB1, LUAL, PVR, VB1).
+        input_units: Unit label of the inputs (``None``: nA for csv, a.u. for dat).
+        output_units: Unit label of the outputs (``None``: mV for csv, a.u. for dat).
+        pattern: Glob selecting the files in the folder (``None``: ``*.dat`` / ``*.csv``).
+    """
+
+    input_names: tuple[str, ...] | None = None
+    output_names: tuple[str, ...] | None = None
+    input_units: str | None = None
+    output_units: str | None = None
+    pattern: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_names", _names_option(self.input_names, "input_names"))
+        object.__setattr__(self, "output_names", _names_option(self.output_names, "output_names"))
+
+    def kwargs(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class NPZOptions:
+    """Options of the ``npz`` importer.
+
+    Attributes:
+        input_units: Unit of the inputs, overriding the file's (``None``: keep it).
+        output_units: Unit of the outputs, overriding the file's (``None``: keep it).
+    """
+
+    input_units: str | None = None
+    output_units: str | None = None
+
+
+def _load_dat(source: Path, options: TableOptions) -> Dataset:
+    return import_dat_folder(source, **options.kwargs())
+
+
+def _load_csv(source: Path, options: TableOptions) -> Dataset:
+    if not options.input_names or not options.output_names:
+        raise ConfigError("csv import needs --input-names and --output-names (column names)")
+    return import_csv_folder(source, **options.kwargs())
+
+
+def _load_npz(source: Path, options: NPZOptions) -> Dataset:
+    dataset = import_npz(source)
+    units = {k: v for k, v in options.__dict__.items() if v is not None}
+    return replace(dataset, **units) if units else dataset
+
+
+register_importer(Importer(
+    "dat", "the paper's published folder of whitespace .dat files (Barbulescu et al. 2023)",
+    TableOptions, _load_dat, source="folder"))
+register_importer(Importer(
+    "csv", "a folder of CSV files, one trial each, columns chosen by header name",
+    TableOptions, _load_csv, source="folder"))
+register_importer(Importer(
+    "npz", "one NumPy .npz archive (inputs, outputs, dt_ms, names; loaded without pickle)",
+    NPZOptions, _load_npz, source="file"))

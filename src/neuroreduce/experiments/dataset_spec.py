@@ -32,10 +32,14 @@ _SIMULATION_KEYS = (
     "families", "amplitude_na", "stimulus_dt_ms", "mix",
 )
 #: Keys of a ``[datasets.<name>]`` table.
-DATASET_KEYS: tuple[str, ...] = (*_SIMULATION_KEYS, "role", "test_for", "path")
+DATASET_KEYS: tuple[str, ...] = (*_SIMULATION_KEYS, "role", "test_for", "path", "importer",
+                                 "source", "options")
 #: Keys of a dataset built by a typed-task generator (``scenario`` names one of
 #: :data:`neuroreduce.simulators.toy_tasks.TASK_GENERATORS`).
 GENERATOR_KEYS: tuple[str, ...] = ("scenario", "stimuli", "dt_out_ms", "seed", "role", "test_for")
+#: Keys of a dataset read by a registered importer (``importer`` names one of
+#: :func:`neuroreduce.datasets.importer_registry.list_importers`).
+IMPORT_KEYS: tuple[str, ...] = ("importer", "source", "options", "seed", "role", "test_for")
 #: Keys of one ``mix`` group.
 MIX_KEYS: tuple[str, ...] = ("name", "inputs", "stimuli", "families", "amplitude_na")
 
@@ -92,6 +96,11 @@ class DatasetSpec:
             TASK_GENERATORS`, e.g. ``"toy_spikes"``) that builds the whole dataset (its own
             stimuli, typed fields and split), written ``scenario = "toy_spikes"`` in the file;
             ``scenario`` is then ``None``.
+        importer: A registered importer (``neuroreduce importers``) that reads ``source``
+            (recordings, imaging files); ``scenario`` is then ``None``. A dataset without a
+            split of its own is split 50/25/25 with ``seed``.
+        source: The importer's file or folder (absolute, or resolved against ``base_dir``).
+        import_options: The importer's options as sorted ``(name, value)`` pairs.
     """
 
     name: str
@@ -111,6 +120,9 @@ class DatasetSpec:
     path: str | None = None
     test_for: tuple[str, ...] | None = None
     generator: str | None = None
+    importer: str | None = None
+    source: str | None = None
+    import_options: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
     def from_dict(
@@ -151,8 +163,12 @@ class DatasetSpec:
             if base_dir is not None and not resolved.is_absolute():
                 resolved = Path(base_dir) / resolved
             return cls(name=name, role=role, path=str(resolved), test_for=test_for)
+        if "importer" in table:
+            return cls._imported(name, table, where, role=role, test_for=test_for,
+                                 base_dir=base_dir)
         if "scenario" not in table:
-            raise ConfigError(f"{where} needs 'scenario' (to simulate) or 'path' (to load a file)")
+            raise ConfigError(f"{where} needs 'scenario' (to simulate), 'importer' (to import "
+                              "recordings) or 'path' (to load a file)")
         from neuroreduce.scenarios import get_scenario, list_scenarios
         from neuroreduce.simulators.toy_tasks import TASK_GENERATORS
 
@@ -221,6 +237,36 @@ class DatasetSpec:
             role=role, test_for=test_for, generator=generator,
         )
 
+    @classmethod
+    def _imported(cls, name: str, table: Mapping[str, Any], where: str, *, role: str,
+                  test_for: tuple[str, ...] | None,
+                  base_dir: str | Path | None) -> DatasetSpec:
+        """Dataset ``name`` read by a registered importer (keys :data:`IMPORT_KEYS`)."""
+        from neuroreduce.datasets.importer_registry import importer_options, options_to_dict
+
+        for key in table:
+            if key not in IMPORT_KEYS:
+                raise ConfigError(f"{where}: key {key!r} does not apply to an imported dataset; "
+                                  f"allowed keys: {', '.join(IMPORT_KEYS)}")
+        importer = _text(table["importer"], f"{where} importer")
+        if "source" not in table:
+            raise ConfigError(f"{where} needs 'source' (the file or folder to import)")
+        source = Path(_text(table["source"], f"{where} source")).expanduser()
+        if base_dir is not None and not source.is_absolute():
+            source = Path(base_dir) / source
+        raw = table.get("options", {})
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where} options must be a table, e.g. {{ dt_ms = 0.2 }}")
+        try:
+            options = options_to_dict(importer_options(importer, raw))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        return cls(
+            name=name, seed=_int(table.get("seed", 0), f"{where} seed", minimum=0),
+            role=role, test_for=test_for, importer=importer, source=str(source),
+            import_options=tuple(sorted((k, _frozen(v)) for k, v in options.items())),
+        )
+
     def _check_simulator(self, where: str) -> None:
         from neuroreduce.scenarios import get_scenario
 
@@ -253,14 +299,18 @@ class DatasetSpec:
 
     @property
     def simulated(self) -> bool:
-        """True if the dataset is simulated (not loaded from ``path``)."""
-        return self.path is None
+        """True if the dataset is simulated (not loaded from ``path`` nor imported)."""
+        return self.path is None and self.importer is None
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as a JSON-able table (round-trips through :meth:`from_dict`)."""
         extra = {} if self.test_for is None else {"test_for": list(self.test_for)}
         if self.path is not None:
             return {"path": self.path, "role": self.role, **extra}
+        if self.importer is not None:
+            return {"importer": self.importer, "source": self.source,
+                    "options": {k: _thawed(v) for k, v in self.import_options},
+                    "seed": self.seed, "role": self.role, **extra}
         if self.generator is not None:
             return {"scenario": self.generator, "stimuli": self.stimuli,
                     "dt_out_ms": self.dt_out_ms, "seed": self.seed, "role": self.role, **extra}
@@ -310,6 +360,14 @@ class DatasetSpec:
                 "path_content_hash": stored_content_hash(self.path),
                 "role": self.role,
             }
+        elif self.importer is not None:
+            payload = {
+                "spec": {k: v for k, v in self.to_dict().items()
+                         if k not in ("test_for", "source")},
+                "source_files": source_fingerprint(self.source or ""),
+                "importer": _importer_fingerprint(self.importer),
+                "generation": GENERATION_VERSION,
+            }
         elif self.generator is not None:
             payload = {
                 "spec": {k: v for k, v in self.to_dict().items() if k != "test_for"},
@@ -346,16 +404,59 @@ def _scenario_fingerprint(name: str) -> dict[str, Any]:
 
 
 def _generator_fingerprint(name: str) -> dict[str, Any]:
-    import inspect
-
     from neuroreduce.simulators.toy_tasks import get_task_generator
 
-    make = get_task_generator(name).make
+    return {"name": name, "source_sha256": _module_sha256(get_task_generator(name).make, name)}
+
+
+def _module_sha256(func: Any, fallback: str) -> str:
+    import inspect
+
     try:
-        source = Path(inspect.getsourcefile(make) or "").read_bytes()
+        source = Path(inspect.getsourcefile(func) or "").read_bytes()
     except (OSError, TypeError):
-        source = getattr(make, "__qualname__", name).encode()
-    return {"name": name, "source_sha256": hashlib.sha256(source).hexdigest()}
+        source = getattr(func, "__qualname__", fallback).encode()
+    return hashlib.sha256(source).hexdigest()
+
+
+def _importer_fingerprint(name: str) -> dict[str, Any]:
+    from neuroreduce.datasets.importer_registry import get_importer
+
+    return {"name": name, "source_sha256": _module_sha256(get_importer(name).load, name)}
+
+
+def source_fingerprint(source: str | Path) -> list[list[Any]]:
+    """``[relative path, size, SHA-256]`` of every file of an import source (a file, or all
+    files below a folder, sorted), so an edited recording invalidates the cached import.
+
+    Raises:
+        DatasetError: if ``source`` does not exist (naming it).
+    """
+    root = Path(source)
+    if not root.exists():
+        raise DatasetError(f"import source not found: {root}; check the 'source' key")
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    out = []
+    for path in files:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        rel = path.name if path == root else str(path.relative_to(root))
+        out.append([rel, path.stat().st_size, digest.hexdigest()])
+    return out
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _thawed(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_thawed(v) for v in value]
+    return value
 
 
 def _simulator_fingerprint(spec: DatasetSpec) -> dict[str, Any]:

@@ -27,6 +27,11 @@ that share a ``data_dir`` share datasets. ::
     [datasets.paper]                    # an existing file instead of a simulation
     path = "data/paper_fcm.h5"
 
+    [datasets.recordings]               # real recordings through a registered importer
+    importer = "npz"                    # `neuroreduce importers` lists them
+    source = "data/recordings.npz"      # file or folder, relative to the experiment file
+    options = {}                        # the importer's options
+
     [datasets.spikes]                   # a typed task: events in, voltage + spikes out
     scenario = "toy_spikes"             # a task generator (simulators/toy_tasks.py)
     stimuli = 24
@@ -140,6 +145,8 @@ def simulate_dataset(spec: DatasetSpec, *, backend: Any = None, progress: bool =
         raise ConfigError(f"dataset {spec.name!r} is loaded from {spec.path}, not simulated")
     if spec.generator is not None:
         return _generate(spec)
+    if spec.importer is not None:
+        return _import(spec)
     scenario = get_scenario(spec.scenario or "")
     currents, families, params, strata = _draw_stimuli(spec, scenario)
     start = time.perf_counter()
@@ -213,6 +220,34 @@ def _generate(spec: DatasetSpec) -> Dataset:
         "simulation_wall_s": round(time.perf_counter() - start, 3),
     }
     return replace(dataset, split=split, provenance=provenance)
+
+
+def _import(spec: DatasetSpec) -> Dataset:
+    """Read an importer dataset; split it 50/25/25 with ``seed`` unless it has a split of its
+    own (all test trials for ``role = "test"``)."""
+    from neuroreduce.datasets.importer_registry import run_import
+    from neuroreduce.datasets.splits import with_splits
+
+    start = time.perf_counter()
+    options = {k: (list(v) if isinstance(v, tuple) else v) for k, v in spec.import_options}
+    try:
+        dataset = run_import(spec.importer or "", spec.source or "", options)
+    except (ConfigError, DatasetError) as exc:
+        raise type(exc)(f"[datasets.{spec.name}] importer = {spec.importer!r}: {exc}") from None
+    if spec.role != "train":
+        dataset = replace(dataset, split=np.full(dataset.n_trials, 2, dtype=np.int8))
+    elif dataset.split is None:
+        dataset = with_splits(dataset, fractions=TRAIN_FRACTIONS, seed=spec.seed)
+    provenance = {
+        **dataset.provenance,
+        "dataset_name": spec.name,
+        "dataset_spec": spec.to_dict(),
+        "dataset_spec_hash": spec.spec_hash(),
+        "role": spec.role,
+        "importer": spec.importer,
+        "import_wall_s": round(time.perf_counter() - start, 3),
+    }
+    return replace(dataset, provenance=provenance)
 
 
 def select_inputs(dataset: Dataset, names: Sequence[str] | str) -> Dataset:

@@ -1,4 +1,4 @@
-"""What is registered, in plain rows: model families with their hyper-parameters, and metrics.
+"""What is registered, in plain rows: model families and importers with their options, metrics.
 
 Read straight from the registries (:mod:`neuroreduce.models.registry`,
 :mod:`neuroreduce.evaluation.registry`), so ``neuroreduce models`` / ``neuroreduce metrics``
@@ -88,19 +88,23 @@ def _default(f: dataclasses.Field) -> str:  # type: ignore[type-arg]
     return "(required)"
 
 
+def _options(config: type) -> tuple[OptionInfo, ...]:
+    docs = attribute_docs(config)
+    return tuple(
+        OptionInfo(f.name, f.type if isinstance(f.type, str) else getattr(f.type, "__name__",
+                                                                           str(f.type)),
+                   _default(f), docs.get(f.name, ""))
+        for f in sorted(dataclasses.fields(config), key=lambda f: f.name != "hidden")
+    )
+
+
 def family_info(name: str) -> FamilyInfo:
     """The family ``name`` with every field of its config (error lists the known families)."""
     from neuroreduce.models.registry import get_family
 
     family = get_family(name)
-    docs = attribute_docs(family.config)
-    options = tuple(
-        OptionInfo(f.name, f.type if isinstance(f.type, str) else getattr(f.type, "__name__",
-                                                                           str(f.type)),
-                   _default(f), docs.get(f.name, ""))
-        for f in sorted(dataclasses.fields(family.config), key=lambda f: f.name != "hidden")
-    )
-    return FamilyInfo(family.name, family.description, family.config.__name__, options)
+    return FamilyInfo(family.name, family.description, family.config.__name__,
+                      _options(family.config))
 
 
 def families() -> list[FamilyInfo]:
@@ -122,3 +126,28 @@ def metrics(kind: str | None = None) -> list[MetricRow]:
     return [MetricRow(i.name, i.kind, _DIRECTION.get(i.direction, str(i.direction)), i.shape,
                       i.description)
             for i in sorted(rows, key=lambda i: (order.get(i.kind, len(order)), i.name))]
+
+
+@dataclass(frozen=True)
+class ImporterInfo:
+    """A registered import format and its options."""
+
+    name: str
+    description: str
+    source: str
+    options: tuple[OptionInfo, ...]
+
+
+def importer_info(name: str) -> ImporterInfo:
+    """The importer ``name`` with every field of its options (error lists the known ones)."""
+    from neuroreduce.datasets.importer_registry import get_importer
+
+    imp = get_importer(name)
+    return ImporterInfo(imp.name, imp.description, imp.source, _options(imp.options))
+
+
+def importers() -> list[ImporterInfo]:
+    """Every registered importer, by name."""
+    from neuroreduce.datasets.importer_registry import list_importers
+
+    return [importer_info(n) for n in list_importers()]
