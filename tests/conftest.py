@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,3 +35,15 @@ def _seed_everything() -> None:
     except ImportError:  # pragma: no cover
         return
     torch.manual_seed(0)
+
+
+#: The project's reference recordings (``../shared/data`` beside the repository; read-only).
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` (real recordings); the test is skipped where the folder is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"reference data folder {SHARED_DATA} is absent")
+    return SHARED_DATA
