@@ -58,7 +58,8 @@ class ModuleEnsemble(nn.Module):
         self, x: torch.Tensor, *, forcing: tuple[torch.Tensor, int] | None = None
     ) -> torch.Tensor:
         """Member ``k`` on ``x[k]``; ``forcing = (targets [member, batch, time, out], interval)``
-        is handed to each member as ``(targets[k], interval)`` (teacher-forced families)."""
+        is handed to each member as ``(targets[k], interval)`` (teacher-forced families); a third
+        element (the generalised-forcing ``alpha``) is passed on as it is."""
         if x.ndim != 4 or x.shape[0] != self.n_members:
             raise ValueError(
                 f"ensemble input must be [member={self.n_members}, batch, time, input]; got "
@@ -66,9 +67,9 @@ class ModuleEnsemble(nn.Module):
             )
         if forcing is None:
             return torch.stack([m(x[k]) for k, m in enumerate(self.members)])
-        targets, interval = forcing
+        targets, *rest = forcing  # (targets, interval) or (targets, interval, alpha)
         return torch.stack(
-            [m(x[k], forcing=(targets[k], interval)) for k, m in enumerate(self.members)]
+            [m(x[k], forcing=(targets[k], *rest)) for k, m in enumerate(self.members)]
         )
 
     def supports_forcing(self) -> bool:

@@ -18,6 +18,14 @@ one inferred from the observed data, so gradients never run through more than ``
 free steps. With the identity observation the first ``n_outputs`` latent units are set to the
 data; with the linear observation the whole state becomes the least-squares (pseudo-inverse)
 latent ``z = B_obs^+ x``. See :meth:`PLRNN.forward`.
+
+Generalised teacher forcing (Hess, Monfared, Brenner & Durstewitz 2023, "Generalized teacher
+forcing for learning chaotic dynamics", ICML, PMLR 202): instead of replacing the state, every
+``interval`` steps (usually every step) it is pulled towards the data-inferred state,
+``z_t <- (1 - alpha) z_t + alpha z_hat_t``, with ``alpha`` in [0, 1]; ``alpha = 0`` is free
+running and ``alpha = 1`` full (sparse) forcing. Hess et al. adapt ``alpha`` during training;
+here it is annealed linearly over the epochs by the trainer (``TrainConfig.gtf_alpha`` to
+``gtf_alpha_end``).
 """
 
 from __future__ import annotations
@@ -163,9 +171,9 @@ class PLRNN(nn.Module):
         self,
         x: torch.Tensor,
         *,
-        forcing: tuple[torch.Tensor, int] | None = None,
+        forcing: tuple[torch.Tensor, int] | tuple[torch.Tensor, int, float] | None = None,
     ) -> torch.Tensor:
-        """Run the PLRNN over a sequence, free-running or with sparse teacher forcing.
+        """Run the PLRNN over a sequence, free-running or with sparse or generalised forcing.
 
         Args:
             x: Inputs ``[batch, time, n_inputs]``.
@@ -176,7 +184,9 @@ class PLRNN(nn.Module):
                 ``targets[:, t]``, so the next step starts from the data. ``y_t`` therefore
                 depends on targets of steps ``< t`` only (the model stays causal) and the
                 loss may be taken on all steps. ``interval = 1`` is classic teacher forcing;
-                ``None`` (the default) runs free from ``z = 0``, as at test time.
+                ``None`` (the default) runs free from ``z = 0``, as at test time. A third
+                element ``alpha`` in [0, 1] makes it generalised teacher forcing: at those
+                steps ``z_t <- (1 - alpha) z_t + alpha force(z_t, targets[:, t])``.
 
         Returns:
             Predicted observations ``[batch, time, n_outputs]``.
@@ -185,10 +195,13 @@ class PLRNN(nn.Module):
             ConfigError: on a wrongly shaped ``x`` or ``targets`` or a bad ``interval``.
         """
         check_input(x, self.n_inputs)
-        targets, interval = None, 0
+        targets, interval, alpha = None, 0, None
         if forcing is not None:
-            targets, interval = forcing
+            targets, interval, *rest = forcing
             check_int("forcing interval", interval)
+            alpha = rest[0] if rest else None
+            if alpha is not None and not (isinstance(alpha, int | float) and 0 <= alpha <= 1):
+                raise ConfigError(f"generalised forcing alpha must be in [0, 1]; got {alpha!r}")
             expected = (x.shape[0], x.shape[1], self.n_outputs)
             if tuple(targets.shape) != expected:
                 raise ConfigError(
@@ -205,7 +218,8 @@ class PLRNN(nn.Module):
             z = self.a * z + self.phi(z) @ w + drive[:, t]
             states.append(z)
             if targets is not None and t % interval == 0:
-                z = self.force(z, targets[:, t], inverse=inverse)
+                inferred = self.force(z, targets[:, t], inverse=inverse)
+                z = inferred if alpha is None else (1.0 - alpha) * z + alpha * inferred
         return self.observe(torch.stack(states, dim=1))
 
 
@@ -229,7 +243,8 @@ def build(config: PLRNNConfig, *, n_inputs: int, n_outputs: int) -> PLRNN:
 
 FAMILY = dict(
     name="plrnn",
-    description="dendritic piecewise-linear RNN (Brenner et al. 2022), sparse teacher forcing",
+    description="dendritic piecewise-linear RNN (Brenner et al. 2022), sparse or generalised "
+                "teacher forcing",
     config=PLRNNConfig,
     build=build,
 )

@@ -22,8 +22,12 @@ _NEW_FIELDS_DEFAULTS: dict[str, Any] = {
     "model_options": (), "objective": (), "targets": None, "split": None,
     "optimizer": "adam", "weight_decay": 0.0, "schedule": "none", "plateau_patience": 10,
     "plateau_factor": 0.25, "clip_norm": None, "window_ms": None, "burn_in_ms": 0.0,
-    "teacher_forcing_interval": None, "warmup_ms": None,
+    "teacher_forcing_interval": None, "warmup_ms": None, "forcing": "sparse", "gtf_alpha": 0.1,
+    "gtf_alpha_end": None,
 }
+
+#: Teacher-forcing schemes (families with a ``forcing`` argument, e.g. ``plrnn``).
+FORCING_SCHEMES: tuple[str, ...] = ("sparse", "generalised")
 
 #: Paper's tuned Adam learning rates (Barbulescu et al. 2023), used when ``learning_rate=None``.
 DEFAULT_LEARNING_RATES: dict[str, float] = {"rnn": 0.001, "lstm": 0.05, "gru": 0.05}
@@ -86,7 +90,15 @@ class TrainConfig:
         burn_in_ms: The first part of each training window that is run but not scored.
         teacher_forcing_interval: Sparse teacher forcing (families with a ``forcing``
             argument, e.g. ``plrnn``): every this many steps the latent state is set from the
-            observed targets during training; ``None``: free-running training.
+            observed targets during training; ``None``: free-running training (with
+            ``forcing = "generalised"``: the mixing interval, ``None`` = every step).
+        forcing: ``"sparse"`` (Mikhaeil et al. 2022: the state is replaced by the
+            data-inferred one every ``teacher_forcing_interval`` steps) or ``"generalised"``
+            (Hess et al. 2023: ``z <- (1 - alpha) z + alpha z_data`` every
+            ``teacher_forcing_interval`` steps, default every step).
+        gtf_alpha: Generalised forcing's ``alpha`` in [0, 1] at the first epoch.
+        gtf_alpha_end: ``alpha`` at the last epoch, reached linearly (annealing); ``None``:
+            ``gtf_alpha`` throughout.
         warmup_ms: Rest-fitted initial state: every sequence (training and prediction) is
             preceded by this long a period of rest input whose outputs are dropped
             (:mod:`neuroreduce.models.warmup`); ``None``: the zero state (the paper's).
@@ -117,6 +129,9 @@ class TrainConfig:
     burn_in_ms: float = 0.0
     teacher_forcing_interval: int | None = None
     warmup_ms: float | None = None
+    forcing: str = "sparse"
+    gtf_alpha: float = 0.1
+    gtf_alpha_end: float | None = None
 
     def __post_init__(self) -> None:
         if self.model not in list_models():
@@ -217,6 +232,29 @@ class TrainConfig:
                               f"{self.window_ms}")
         if self.teacher_forcing_interval is not None:
             _positive_int("teacher_forcing_interval", self.teacher_forcing_interval)
+        if self.forcing not in FORCING_SCHEMES:
+            raise ConfigError(f"TrainConfig.forcing {self.forcing!r} is unknown; use one of "
+                              f"{', '.join(FORCING_SCHEMES)}")
+        for name in ("gtf_alpha", "gtf_alpha_end"):
+            v = getattr(self, name)
+            ok = (v is None and name == "gtf_alpha_end") or (
+                isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1)
+            if not ok:
+                raise ConfigError(f"TrainConfig.{name} must be a number in [0, 1], got {v!r}")
+        if self.forcing == "generalised" and self.warmup_ms is not None:
+            raise ConfigError("warmup_ms and forcing = 'generalised' cannot be combined")
+
+    def forcing_schedule(self, epoch: int) -> tuple[int, float | None] | None:
+        """Teacher forcing at ``epoch`` (0-based): ``(interval, alpha)``, ``alpha = None`` for
+        sparse forcing; ``None`` when training runs free."""
+        if self.forcing == "generalised":
+            end = self.gtf_alpha if self.gtf_alpha_end is None else self.gtf_alpha_end
+            frac = epoch / max(1, self.epochs - 1)
+            return self.teacher_forcing_interval or 1, float(
+                self.gtf_alpha + (end - self.gtf_alpha) * min(1.0, frac))
+        if self.teacher_forcing_interval is None:
+            return None
+        return self.teacher_forcing_interval, None
 
     @property
     def effective_learning_rate(self) -> float:

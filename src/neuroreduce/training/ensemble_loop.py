@@ -111,11 +111,12 @@ class EnsembleLoop:
         parts.check_schedule(config.schedule, self.model, config.n_members)
         self.lr_scale = [1.0] * len(self.optimizer.param_groups)
         self.plateau_wait = [0] * len(self.optimizer.param_groups)
-        if config.teacher_forcing_interval is not None and not getattr(
+        if config.forcing_schedule(0) is not None and not getattr(
             self.model, "supports_forcing", lambda: False
         )():
             raise ConfigError(
-                f"model {spec.name!r} has no teacher forcing; drop teacher_forcing_interval or "
+                f"model {spec.name!r} has no teacher forcing; drop teacher_forcing_interval / "
+                "forcing = 'generalised' or "
                 "use a family that has it (plrnn)"
             )
         k = config.n_members
@@ -267,12 +268,15 @@ class EnsembleLoop:
         )
 
     def _forward(self, b: Any) -> torch.Tensor:
-        interval = self.config.teacher_forcing_interval
-        if interval is None:
+        schedule = self.config.forcing_schedule(self.epoch)
+        if schedule is None:
             return self.model(b.x)
+        interval, alpha = schedule
         targets = torch.cat([b.targets[h.field].float() for h in self.objective.layout_heads],
                             dim=-1)
-        return self.model(b.x, forcing=(targets, interval))
+        if alpha is None:
+            return self.model(b.x, forcing=(targets, interval))
+        return self.model(b.x, forcing=(targets, interval, alpha))
 
     def _plateau_step(self, improved: list[int]) -> None:
         """Per member (= parameter group): after ``plateau_patience`` epochs without a better
