@@ -38,6 +38,7 @@ def simulate(
     workers: Annotated[int, typer.Option(help="Parallel simulation processes (CPUs of a local Ray instance).")] = 1,
     backend: Annotated[str, typer.Option(help="Where trials run: local (worker processes) or ray.")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster to join (e.g. ray://head:10001, auto); default: a local Ray instance.")] = None,
+    families: Annotated[list[str] | None, typer.Option("--families", help="Stimulus family (repeatable; default: the diverse set; held-out bat_* families give an all-test dataset).")] = None,
 ) -> None:
     """Simulate a scenario under a diverse, seeded stimulus set and write a dataset file."""
     from neuroreduce.pipeline import SimulationSettings
@@ -47,7 +48,7 @@ def simulate(
                                   ablated=tuple(ablate or ()), workers=workers,
                                   backend=backend, address=address)
     ds = run(scenario, n_stimuli=stimuli, dt_out_ms=dt_out, seed=seed, settings=settings,
-             out=output, progress=True)
+             out=output, progress=True, families=tuple(families) if families else None)
     fields = "; ".join(f"{s.role} {s.name} ({s.kind}, {len(s.channels) or len(s.classes)})"
                        for s in ds.field_specs)
     out.print(f"wrote {output}: {ds.n_trials} trials x {ds.n_time} samples (dt {ds.dt_ms} ms), "

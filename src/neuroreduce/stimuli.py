@@ -21,7 +21,12 @@ Conventions shared by all families:
   current then lies between 0 and ``A``. With the default non-negative ranges the currents are
   depolarising and within ``[0, max(amplitude_range_na)]``.
 * Every input channel of a trial gets its own independently drawn waveform of the trial's family,
-  so channels vary independently (needed for input-importance experiments).
+  so channels vary independently (needed for input-importance experiments). A *trial family*
+  (:func:`register_trial_family`) instead draws all channels of a trial at once, so it can set
+  cross-input structure (in phase, anti-phase, one input silent); the held-out battery of
+  :mod:`neuroreduce.trust.battery` is made of those.
+* *Held-out* families (``held_out=True``) are kept out of training sets: an experiment refuses
+  them in a ``role = "train"`` dataset unless it sets ``allow_held_out = true``.
 * Trial ``i`` draws from ``numpy.random.default_rng([seed, i])``: its waveforms do not depend on
   how many trials are generated.
 """
@@ -44,9 +49,16 @@ from neuroreduce.simulators.base import check_currents, n_samples
 #: A family draws one waveform: ``(rng, t_ms [time], (min, max) amplitude nA)`` ->
 #: ``(current [time] nA, JSON-able parameters)``.
 FamilyFn = Callable[[np.random.Generator, np.ndarray, tuple[float, float]], tuple[np.ndarray, dict]]
+#: A trial family draws every channel of a trial at once: ``(rng, t_ms [time], (min, max)
+#: amplitude nA, n_inputs)`` -> ``(currents [time, n_inputs] nA, one JSON-able dict per channel)``.
+TrialFamilyFn = Callable[
+    [np.random.Generator, np.ndarray, tuple[float, float], int], tuple[np.ndarray, list[dict]]
+]
 
-_FAMILIES: dict[str, FamilyFn] = {}
+_FAMILIES: dict[str, Any] = {}
 _DIVERSE: list[str] = []
+_TRIAL: set[str] = set()
+_HELD_OUT: list[str] = []
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,9 +117,33 @@ def register_family(name: str, fn: FamilyFn, *, diverse: bool = True) -> FamilyF
     return fn
 
 
-def list_families() -> list[str]:
-    """Names of all registered stimulus families, in registration order."""
-    return list(_FAMILIES)
+def register_trial_family(name: str, fn: TrialFamilyFn, *, held_out: bool = True) -> TrialFamilyFn:
+    """Add a family that draws all input channels of a trial together (see :data:`TrialFamilyFn`).
+
+    Args:
+        name: Registry key (unique among all families).
+        fn: Draws one trial.
+        held_out: Keep it out of training sets (see :func:`held_out_families`); never diverse.
+    """
+    register_family(name, fn, diverse=False)  # type: ignore[arg-type]
+    _TRIAL.add(name)
+    if held_out:
+        _HELD_OUT.append(name)
+    return fn
+
+
+def list_families(*, held_out: bool = False) -> list[str]:
+    """Names of the registered stimulus families, in registration order.
+
+    Args:
+        held_out: Also list the held-out battery families (:func:`held_out_families`).
+    """
+    return [n for n in _FAMILIES if held_out or n not in _HELD_OUT]
+
+
+def held_out_families() -> list[str]:
+    """Families kept out of training sets by construction (the held-out battery)."""
+    return list(_HELD_OUT)
 
 
 def diverse_families() -> list[str]:
@@ -118,7 +154,7 @@ def diverse_families() -> list[str]:
 def ood_families() -> list[str]:
     """Families never used by default (for out-of-distribution test sets), in registration
     order."""
-    return [name for name in _FAMILIES if name not in _DIVERSE]
+    return [name for name in _FAMILIES if name not in _DIVERSE and name not in _HELD_OUT]
 
 
 def generate_stimuli(
@@ -158,7 +194,7 @@ def generate_stimuli(
         raise ConfigError("families must name at least one stimulus family")
     for name in names:
         if name not in _FAMILIES:
-            raise unknown_name_error("stimulus family", name, list_families())
+            raise unknown_name_error("stimulus family", name, list_families(held_out=True))
     if n_inputs < 1:
         raise ConfigError(f"n_inputs must be >= 1, got {n_inputs}")
     if n_time < 2:
@@ -186,7 +222,12 @@ def generate_stimuli(
         family = names[i % len(names)]
         rng = np.random.default_rng([seed, first_trial + i])
         channels = []
-        for j in range(n_inputs):
+        if family in _TRIAL:
+            waves, drawn = _FAMILIES[family](rng, t_ms, (lo, hi), n_inputs)
+            currents[i] = np.asarray(waves, dtype=np.float64).reshape(n_time, n_inputs)
+            currents[i, 0] = 0.0
+            channels = [_rounded(p) for p in drawn]
+        for j in range(0 if family in _TRIAL else n_inputs):
             wave, p = _FAMILIES[family](rng, t_ms, (lo, hi))
             wave = np.asarray(wave, dtype=np.float64)
             wave[0] = 0.0
@@ -468,3 +509,5 @@ for _name, _fn in (
     ("smooth_steps", _smooth_steps),
 ):
     register_family(_name, _fn, diverse=False)
+
+import neuroreduce.trust.battery  # noqa: E402, F401  (registers the held-out battery families)

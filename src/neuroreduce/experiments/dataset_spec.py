@@ -29,7 +29,7 @@ TRAIN_FRACTIONS: tuple[float, float, float] = (0.5, 0.25, 0.25)
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _SIMULATION_KEYS = (
     "scenario", "stimuli", "dt_out_ms", "seed", "parameter_set", "reader", "dt_ms", "ablated",
-    "families", "amplitude_na", "stimulus_dt_ms", "mix",
+    "families", "amplitude_na", "stimulus_dt_ms", "mix", "allow_held_out",
 )
 #: Keys of a ``[datasets.<name>]`` table.
 DATASET_KEYS: tuple[str, ...] = (*_SIMULATION_KEYS, "role", "test_for", "path", "importer",
@@ -101,6 +101,8 @@ class DatasetSpec:
             split of its own is split 50/25/25 with ``seed``.
         source: The importer's file or folder (absolute, or resolved against ``base_dir``).
         import_options: The importer's options as sorted ``(name, value)`` pairs.
+        allow_held_out: Let a ``role = "train"`` dataset draw held-out (battery) families
+            (:func:`neuroreduce.stimuli.held_out_families`); refused otherwise.
     """
 
     name: str
@@ -123,6 +125,7 @@ class DatasetSpec:
     importer: str | None = None
     source: str | None = None
     import_options: tuple[tuple[str, Any], ...] = ()
+    allow_held_out: bool = False
 
     @classmethod
     def from_dict(
@@ -189,6 +192,10 @@ class DatasetSpec:
                                                                 f"{where} stimuli", minimum=1)
         if role == "train" and stimuli < 3:
             raise ConfigError(f"{where} stimuli: a train dataset needs >= 3 trials (one per split)")
+        allow = table.get("allow_held_out", False)
+        if not isinstance(allow, bool):
+            raise ConfigError(f"{where} allow_held_out must be true or false, got {allow!r}")
+        _refuse_held_out(role, allow, [families, *(g.families for g in mix)], where)
         spec = cls(
             name=name,
             scenario=scenario.name,
@@ -211,6 +218,7 @@ class DatasetSpec:
             mix=mix,
             role=role,
             test_for=test_for,
+            allow_held_out=allow,
         )
         spec._check_simulator(where)
         return spec
@@ -339,6 +347,8 @@ class DatasetSpec:
             ]
         else:
             out["stimuli"] = self.stimuli
+        if self.allow_held_out:
+            out["allow_held_out"] = True
         return {**out, **extra}
 
     def spec_hash(self) -> str:
@@ -517,10 +527,27 @@ def _families(value: Any, where: str) -> tuple[str, ...] | None:
     names = _names(value, where)
     if not names:
         raise ConfigError(f"{where} must name at least one stimulus family")
+    known = list_families(held_out=True)
     for name in names:
-        if name not in list_families():
-            raise unknown_name_error("stimulus family", name, list_families())
+        if name not in known:
+            raise unknown_name_error("stimulus family", name, known)
     return names
+
+
+def _refuse_held_out(role: str, allow: bool, lists: Sequence[tuple[str, ...] | None],
+                     where: str) -> None:
+    """Refuse held-out (battery) families in a training dataset unless explicitly allowed."""
+    from neuroreduce.stimuli import held_out_families
+
+    if role != "train" or allow:
+        return
+    held = set(held_out_families())
+    bad = [n for names in lists for n in (names or ()) if n in held]
+    if bad:
+        raise ConfigError(
+            f"{where} families: {bad[0]!r} is a held-out battery family, kept out of training "
+            "sets; use it in a role = \"test\" dataset (or set allow_held_out = true)"
+        )
 
 
 def _amplitude(value: Any, where: str) -> tuple[float, float] | None:
