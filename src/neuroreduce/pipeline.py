@@ -147,6 +147,7 @@ def simulate(
     split_fractions: tuple[float, float, float] = (0.5, 0.25, 0.25),
     out: str | Path | None = None,
     progress: bool = True,
+    families: tuple[str, ...] | None = None,
 ) -> Dataset:
     """Simulate a scenario under a seeded diverse stimulus set and build a split dataset.
 
@@ -159,12 +160,13 @@ def simulate(
         settings: Simulator settings (parameter set, reader, dt, ablation, workers, backend).
         split_fractions: Train/valid/test fractions, stratified by stimulus family.
         out: If given, the dataset is written there (HDF5, atomically).
+        families: Stimulus families (``None``: the diverse set). A set with a held-out
+            (battery) family puts every trial in the test split, so it never trains a model.
 
     Returns:
         The dataset (inputs in nA, outputs in mV).
     """
     from neuroreduce.datasets.io import save_dataset
-    from neuroreduce.datasets.splits import make_splits
     from neuroreduce.limits import check_simulation
     from neuroreduce.simulators.toy_tasks import TASK_GENERATORS
     from neuroreduce.stimuli import diverse_set
@@ -193,7 +195,11 @@ def simulate(
         raise ConfigError(f"need at least 3 stimuli (one per split), got {n_stimuli}")
     settings = settings or SimulationSettings()
     sc = get_scenario(scenario)
-    stim = diverse_set(sc, dt_ms=dt_out_ms, n_trials=n_stimuli, seed=seed)
+    if families is None:
+        stim = diverse_set(sc, dt_ms=dt_out_ms, n_trials=n_stimuli, seed=seed)
+    else:
+        stim = _family_set(sc, tuple(families), dt_out_ms=dt_out_ms, n_trials=n_stimuli,
+                           seed=seed)
     outputs, sim_prov = run_simulator(
         sc, stim.currents, dt_out_ms=dt_out_ms, settings=settings, progress=progress
     )
@@ -213,12 +219,35 @@ def simulate(
         output_names=sc.outputs,
         families=stim.families,
         stimulus_params=stim.params,
-        split=make_splits(stim.families, fractions=split_fractions, seed=seed),
+        split=_split_for(stim.families, split_fractions, seed),
         provenance=provenance,
     )
     if out is not None:
         save_dataset(dataset, out)
     return dataset
+
+
+def _family_set(sc: Scenario, families: tuple[str, ...], *, dt_out_ms: float, n_trials: int,
+                seed: int) -> Any:
+    """The stimuli of ``simulate --families``: ``families`` in turn on the scenario's grid."""
+    from neuroreduce.simulators.base import n_samples
+    from neuroreduce.stimuli import generate_stimuli
+
+    return generate_stimuli(n_inputs=len(sc.inputs), n_time=n_samples(sc.duration_ms, dt_out_ms),
+                            dt_ms=dt_out_ms, n_trials=n_trials,
+                            amplitude_range_na=sc.amplitude_range_na, families=families,
+                            seed=seed)
+
+
+def _split_for(families: tuple[str, ...], fractions: tuple[float, float, float],
+               seed: int) -> np.ndarray:
+    """Stratified split, or all test trials when a held-out (battery) family is present."""
+    from neuroreduce.datasets.splits import make_splits
+    from neuroreduce.stimuli import held_out_families
+
+    if set(families) & set(held_out_families()):
+        return np.full(len(families), 2, dtype=np.int8)
+    return make_splits(families, fractions=fractions, seed=seed)
 
 
 
