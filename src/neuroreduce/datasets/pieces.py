@@ -7,6 +7,12 @@ with 0, continuous and binary targets with NaN (missing, so ignored by objective
 metrics), labels with their ``ignore_label``, masks with False; spike events are cut to the
 piece and shifted to start at 0. A group field ``source_trial`` records which trial each piece
 came from, so repetitions and individuals stay known.
+
+A piece with context (``time_segment`` with ``context = "preceding"``) starts at its
+``context_start``: the context samples keep their inputs (dense and events) while its targets
+are missing (NaN), its labels ignored and its masks False, so only ``[start, stop)`` is
+trained on or scored. Its ``stimulus_params`` record ``context_start`` beside ``start`` and
+``stop`` (``start - context_start`` context samples lead the trial).
 """
 
 from __future__ import annotations
@@ -17,7 +23,13 @@ import numpy as np
 
 from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.datasets.fields import EventTrains, Field, FieldSpec
-from neuroreduce.datasets.split_strategies import SplitContext, SplitPlan, SplitSpec, plan
+from neuroreduce.datasets.split_strategies import (
+    Piece,
+    SplitContext,
+    SplitPlan,
+    SplitSpec,
+    plan,
+)
 from neuroreduce.errors import ConfigError
 
 SOURCE_TRIAL = "source_trial"
@@ -83,14 +95,26 @@ def _shift_events(
     return np.where(got == want, s, (want + 0.5) * dt), keep  # last resort: the sample's middle
 
 
+def _first(pc: Piece) -> int:
+    """First sample of a piece's trial: its context start, else its start."""
+    return pc.start if pc.context_start is None else pc.context_start
+
+
 def _cut(dataset: Dataset, p: SplitPlan) -> Dataset:
     pieces = sorted(p.pieces, key=lambda pc: (pc.split, pc.trial, pc.start))
-    n_time = max(pc.stop - pc.start for pc in pieces)
+    n_time = max(pc.stop - _first(pc) for pc in pieces)
     dt = dataset.dt_ms
 
-    def dense(arr: np.ndarray, fill: object) -> np.ndarray:
-        return np.stack([_pad(arr[pc.trial, pc.start : pc.stop], n_time, fill) for pc in pieces])
+    def dense(arr: np.ndarray, fill: object, *, scored: bool = False) -> np.ndarray:
+        """Each piece's samples (with its context), padded; ``scored``: context -> fill."""
+        out = np.stack([_pad(arr[pc.trial, _first(pc) : pc.stop], n_time, fill)
+                        for pc in pieces])
+        if scored:
+            for row, pc in enumerate(pieces):
+                out[row, : pc.start - _first(pc)] = fill
+        return out
 
+    inputs = {"inputs", *(f.name for f in dataset.fields if f.spec.role == "input")}
     fields = []
     for f in dataset.fields:
         s = f.spec
@@ -99,7 +123,7 @@ def _cut(dataset: Dataset, p: SplitPlan) -> Dataset:
             times, chans = [], []
             for pc in pieces:
                 t, c = v.trial(pc.trial)
-                shifted, keep = _shift_events(t, dt, pc.start, pc.stop)
+                shifted, keep = _shift_events(t, dt, _first(pc), pc.stop)
                 times.append(shifted)
                 chans.append(c[keep])
             events = EventTrains.from_lists(times, chans, v.n_channels)
@@ -114,14 +138,15 @@ def _cut(dataset: Dataset, p: SplitPlan) -> Dataset:
                 if s.ignore_label is None and any(pc.stop - pc.start < n_time for pc in pieces):
                     raise ConfigError(
                         f"label field {s.name!r} needs an ignore_label to pad pieces of unequal "
-                        "length; declare one (e.g. -1)"
+                        "length or mark context; declare one (e.g. -1)"
                     )
                 fill = s.ignore_label if s.ignore_label is not None else 0
             elif s.role == "input":
                 fill = 0.0
             else:
                 fill = np.nan
-            fields.append(Field(s, dense(arr, fill), f.availability))
+            scored = s.role != "input" and not (s.role == "mask" and s.of in inputs)
+            fields.append(Field(s, dense(arr, fill, scored=scored), f.availability))
     source = FieldSpec(
         SOURCE_TRIAL, "group", "categorical",
         classes=tuple(str(i) for i in range(dataset.n_trials)),
@@ -130,7 +155,7 @@ def _cut(dataset: Dataset, p: SplitPlan) -> Dataset:
         fields.append(Field(source, np.array([pc.trial for pc in pieces], np.int32)))
     return Dataset(
         inputs=dense(dataset.inputs, 0.0),
-        outputs=dense(dataset.outputs, np.nan),
+        outputs=dense(dataset.outputs, np.nan, scored=True),
         dt_ms=dt,
         input_names=dataset.input_names,
         output_names=dataset.output_names,
@@ -138,7 +163,8 @@ def _cut(dataset: Dataset, p: SplitPlan) -> Dataset:
         output_units=dataset.output_units,
         families=tuple(dataset.families[pc.trial] for pc in pieces),
         stimulus_params=tuple(
-            json.dumps({"source_trial": pc.trial, "start": pc.start, "stop": pc.stop})
+            json.dumps({"source_trial": pc.trial, "start": pc.start, "stop": pc.stop}
+                       | ({} if pc.context_start is None else {"context_start": pc.context_start}))
             for pc in pieces
         ),
         split=np.array([pc.split for pc in pieces], np.int8),

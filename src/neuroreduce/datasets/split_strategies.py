@@ -21,7 +21,15 @@ Strategies (:data:`SPLIT_STRATEGIES`):
   the rest. Neighbouring windows of one trial can fall in different splits.
 - ``time_segment``: the first ``train_ms`` of every trial train, the next ``valid_ms``
   validate, the rest test (e.g. 38 s train and 22 s test of a 60 s trace). With
-  ``valid_ms = 0`` the last ``valid_fraction`` of the train segment validates instead.
+  ``valid_ms = 0`` the last ``valid_fraction`` of the train segment validates instead. With
+  ``context = "preceding"`` each valid and test piece also carries the samples before it in the
+  same trial (at most ``context_ms``; ``None``: all of them) as unscored context: their inputs
+  are given, their targets are missing, so a model enters the scored segment in the state the
+  trial's own history put it in rather than from rest. ``context = "none"`` (the default) cuts
+  the pieces bare.
+
+A piece with context has ``context_start < start``: samples ``[context_start, start)`` are
+context (inputs only), ``[start, stop)`` are scored. Context never counts as covering a sample.
 """
 
 from __future__ import annotations
@@ -94,12 +102,17 @@ class SplitContext:
 
 
 class Piece(NamedTuple):
-    """Samples ``[start, stop)`` of trial ``trial`` go to ``split`` (0/1/2: train/valid/test)."""
+    """Samples ``[start, stop)`` of trial ``trial`` go to ``split`` (0/1/2: train/valid/test).
+
+    ``context_start`` (``None``: no context) is the first sample of the unscored context that
+    precedes the piece: samples ``[context_start, start)`` come along as inputs only.
+    """
 
     trial: int
     start: int
     stop: int
     split: int
+    context_start: int | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,8 @@ class SplitPlan:
         for p in self.pieces:
             if not (0 <= p.trial < n_trials and 0 <= p.start < p.stop <= n_time):
                 raise ConfigError(f"piece {p} lies outside {n_trials} trials x {n_time} samples")
+            if p.context_start is not None and not 0 <= p.context_start <= p.start:
+                raise ConfigError(f"piece {p}: context_start must lie in 0..start")
             if (out[p.trial, p.start : p.stop] >= 0).any():
                 raise ConfigError(f"piece {p} overlaps another piece")
             out[p.trial, p.start : p.stop] = p.split
@@ -140,8 +155,11 @@ class SplitPlan:
         return s[:, 0].copy()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: description and ``[trial, start, stop, split]`` rows."""
-        return {"description": self.description, "pieces": [list(p) for p in self.pieces]}
+        """JSON-ready form: description and ``[trial, start, stop, split]`` rows (with a fifth
+        entry, ``context_start``, for pieces that carry context)."""
+        return {"description": self.description,
+                "pieces": [list(p) if p.context_start is not None else list(p[:4])
+                           for p in self.pieces]}
 
 
 Folds = Callable[[SplitContext, Mapping[str, Any]], list[SplitPlan]]
@@ -299,6 +317,19 @@ def _ms(value: Any) -> float:
     return float(value)
 
 
+def _optional_ms(value: Any) -> float | None:
+    return None if value is None else _ms(value)
+
+
+CONTEXT_MODES: tuple[str, ...] = ("none", "preceding")
+
+
+def _context(value: Any) -> str:
+    if value not in CONTEXT_MODES:
+        raise ValueError(f"must be one of {', '.join(repr(m) for m in CONTEXT_MODES)}")
+    return str(value)
+
+
 # --- strategies --------------------------------------------------------------------------------
 
 
@@ -400,8 +431,16 @@ def _time_segment(ctx: SplitContext, opts: Mapping[str, Any]) -> list[SplitPlan]
             f"test at least one of the {ctx.n_time} samples (dt {ctx.dt_ms} ms)"
         )
     edges = (0, *cuts, ctx.n_time)
+    preceding = opts["context"] == "preceding"
+    most = None if opts["context_ms"] is None else int(round(opts["context_ms"] / ctx.dt_ms))
+
+    def context_start(s: int) -> int | None:
+        if not preceding or s == 0:
+            return None
+        return 0 if most is None else max(0, edges[s] - most)
+
     pieces = tuple(
-        Piece(t, edges[s], edges[s + 1], s)
+        Piece(t, edges[s], edges[s + 1], s, context_start(s))
         for t in range(ctx.n_trials)
         for s in range(3)
         if edges[s + 1] > edges[s]
@@ -411,6 +450,9 @@ def _time_segment(ctx: SplitContext, opts: Mapping[str, Any]) -> list[SplitPlan]
         f"every trial: train {ms[0]}-{ms[1]} ms, valid {ms[1]}-{ms[2]} ms, "
         f"test {ms[2]}-{ms[3]} ms"
     )
+    if preceding:
+        desc += ("; valid/test pieces carry the preceding " + (
+            "samples" if most is None else f"{most * ctx.dt_ms:g} ms") + " as unscored context")
     return [SplitPlan(pieces, desc)]
 
 
@@ -439,7 +481,8 @@ _STRATEGIES = (
         "time_segment",
         "the first part of every trial trains, the rest tests",
         {"train_ms": Option(_REQUIRED, _ms), "valid_ms": Option(0.0, _ms),
-         "valid_fraction": Option(0.2, _unit_fraction)},
+         "valid_fraction": Option(0.2, _unit_fraction),
+         "context": Option("none", _context), "context_ms": Option(None, _optional_ms)},
         _time_segment,
     ),
 )  # fmt: skip
