@@ -193,11 +193,14 @@ def _keras_note(model: str, result: Any, hidden: int) -> str:
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run folder from `neuroreduce train`.")],
     dataset: Annotated[Path | None, typer.Option(help="Dataset file (default: the one trained on).")] = None,
+    spike_option: Annotated[list[str] | None, typer.Option(help="Spike-timing scoring NAME=VALUE (repeatable): coincidence_window_ms (2 for QSNMC 2007, 4 for 2009), spike_threshold (mV), probability_threshold (0.5 or count), group, n_bootstrap.")] = None,
 ) -> None:
     """RMSE per split and output neuron (mean ± std over seeds); writes results.json/.csv."""
+    from neuroreduce.cli_options import parse_assignments
     from neuroreduce.pipeline import evaluate as run_eval
 
-    results = run_eval(run, dataset_path=dataset)
+    results = run_eval(run, dataset_path=dataset,
+                       spike_options=parse_assignments(spike_option, "--spike-option") or None)
     units = results.get("output_units", "")
     if "splits" in results:
         table = Table(title=f"{run}: free-running RMSE ({units}), mean ± std over "
@@ -209,6 +212,7 @@ def evaluate(
             table.add_row(split, _ms(s["rmse"]), _ms(s["nrmse"]),
                           *[_ms(s["per_output"][n]["rmse"]) for n in names])
         out.print(table)
+        _print_trust(results)
     for field, f in results.get("fields", {}).items():
         metrics = [m for m, v in next(iter(f["splits"].values()), {}).items()
                    if isinstance(v, dict)]
@@ -220,6 +224,23 @@ def evaluate(
             table.add_row(split, *[_ms(block[m]) for m in metrics])
         out.print(table)
     out.print(f"wrote {run / 'results.json'} and {run / 'results.csv'}")
+
+
+def _print_trust(results: dict[str, Any]) -> None:
+    """The ensemble-mean error beside the members', and how well the spread is calibrated."""
+    units = results.get("output_units", "")
+    test = results.get("ensemble", {}).get("test")
+    if test and len(results.get("seeds", ())) > 1:
+        out.print(f"test: ensemble-mean RMSE {test['ensemble_mean_rmse']:.3g} {units} vs "
+                  f"{test['member_rmse_mean']:.3g} for the average member "
+                  f"({100 * test['gain']:.0f} % lower; best member "
+                  f"{test['member_rmse_best']:.3g})", markup=False)
+    unc = results.get("uncertainty")
+    if unc:
+        out.print(f"uncertainty: {100 * unc['level']:.0f} % intervals (member spread calibrated "
+                  f"on valid) cover {100 * unc['test_coverage']:.1f} % of test values; the "
+                  f"spread ranks test trials by their error with Spearman rho "
+                  f"{unc['test_spearman_trial_spread_vs_error']:.2f}", markup=False)
 
 
 def _ms(stats: dict[str, Any]) -> str:
@@ -287,6 +308,9 @@ def scenarios() -> None:
 from neuroreduce.cli_export import export as _export_cmd  # noqa: E402
 
 app.command("export")(_export_cmd)
+from neuroreduce.cli_predict import predict as _predict_cmd  # noqa: E402
+
+app.command("predict")(_predict_cmd)
 from neuroreduce.cli_experiment import experiment_app  # noqa: E402
 
 app.add_typer(experiment_app, name="experiment")
@@ -296,6 +320,9 @@ app.command("sweep")(_sweep_cmd)
 from neuroreduce.cli_info import info_app  # noqa: E402
 
 app.add_typer(info_app)  # models, metrics, fields: top-level commands
+from neuroreduce.cli_trust import trust_app  # noqa: E402
+
+app.add_typer(trust_app)  # design: top-level command
 
 
 if __name__ == "__main__":  # pragma: no cover

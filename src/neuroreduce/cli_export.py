@@ -1,4 +1,4 @@
-"""``neuroreduce export``: one member of a trained run as TorchScript or ONNX (physical units)."""
+"""``neuroreduce export``: a trained run (one member, or the ensemble) as TorchScript or ONNX."""
 
 from __future__ import annotations
 
@@ -22,11 +22,18 @@ def export(
         str,
         typer.Option(help="ONNX graph: sequence (whole trials) or step (one dt, state in/out)."),
     ] = "sequence",
+    ensemble: Annotated[bool, typer.Option(
+        "--ensemble", help="TorchScript of every member: returns the ensemble mean and spread.")
+    ] = False,
 ) -> None:
-    """Export one surrogate (inputs nA -> outputs mV) with a metadata JSON next to it."""
+    """Export a surrogate (inputs nA -> outputs mV) with a metadata JSON next to it."""
     from neuroreduce.export import export as run_export
     from neuroreduce.export import sidecar_path
 
-    path = run_export(run, output, fmt=fmt, member=member, mode=mode)
+    path = run_export(run, output, fmt=fmt, member=member, mode=mode, ensemble=ensemble)
+    if ensemble:
+        out.print(f"wrote {path} [torchscript ensemble: mean and spread] and "
+                  f"{sidecar_path(path)}", markup=False)
+        return
     what = f"{fmt} ({mode})" if fmt == "onnx" else fmt
     out.print(f"wrote {path} [{what}, member {member}] and {sidecar_path(path)}", markup=False)

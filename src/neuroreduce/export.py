@@ -242,6 +242,48 @@ def export_onnx(
     return target
 
 
+def export_ensemble_torchscript(run: TrainedRun | str | Path, path: str | Path) -> Path:
+    """Save the whole ensemble as one scripted module returning (mean, spread).
+
+    The loaded module has ``forward(x) -> (mean, spread)``, ``init(batch)`` and
+    ``step(x, state) -> (mean, spread, state)`` in physical units (see
+    :mod:`neuroreduce.trust.deployed_ensemble`); the metadata carries the run's calibration
+    scale (``calibration.json``) when ``neuroreduce evaluate`` has written one, so
+    ``mean +- scale * max(spread, floor)`` is the calibrated interval.
+
+    Returns:
+        The path written (atomically, with ``<path>.json`` beside it).
+    """
+    from neuroreduce.trust.deployed_ensemble import deployed_ensemble
+    from neuroreduce.trust.predict import read_calibration
+
+    run = _as_run(run)
+    _check_output(run, path)
+    module_py = deployed_ensemble(run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = torch.jit.script(module_py)
+    meta = metadata(run, 0, fmt="torchscript", mode="ensemble sequence+step")
+    meta.pop("member")
+    meta.pop("seed")
+    meta["members"] = run.n_members
+    meta["seeds"] = list(run.config.seeds)
+    meta["inputs"] = {"x": ["batch", "time", run.spec.n_inputs]}
+    meta["outputs"] = {"mean": ["batch", "time", run.spec.n_outputs],
+                       "spread": ["batch", "time", run.spec.n_outputs]}
+    calibration = read_calibration(run.run_dir)
+    meta["calibration"] = None if calibration is None else calibration.to_dict()
+    text = json.dumps(meta, indent=2, sort_keys=True, default=json_default)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(module, buffer, _extra_files={f"{METADATA_KEY}.json": text})
+    target = Path(path)
+    write_bytes_atomic(target, buffer.getbuffer())
+    write_json_atomic(sidecar_path(target), meta)
+    return target
+
+
 def export(
     run: TrainedRun | str | Path,
     path: str | Path,
@@ -249,8 +291,10 @@ def export(
     fmt: str = "onnx",
     member: int = 0,
     mode: str = "sequence",
+    ensemble: bool = False,
 ) -> Path:
-    """Export in ``fmt`` (``"onnx"`` or ``"torchscript"``); ``mode`` applies to ONNX only.
+    """Export in ``fmt`` (``"onnx"`` or ``"torchscript"``); ``mode`` applies to ONNX only;
+    ``ensemble`` exports every member as one TorchScript module returning (mean, spread).
 
     Raises:
         ConfigError: on an unknown format or mode, or a member not in the run.
@@ -260,6 +304,11 @@ def export(
         raise ConfigError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     if mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    if ensemble:
+        if fmt != "torchscript":
+            raise ConfigError("--ensemble exports TorchScript (mean and spread of every member); "
+                              "add --format torchscript, or export one member to ONNX")
+        return export_ensemble_torchscript(run, path)
     if fmt == "torchscript":
         return export_torchscript(run, path, member=member)
     return export_onnx(run, path, member=member, mode=mode)

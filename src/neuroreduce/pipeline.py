@@ -372,7 +372,8 @@ def dataset_of_run(run_dir: str | Path, dataset_path: str | Path | None = None) 
     return dataset
 
 
-def evaluate(run_dir: str | Path, *, dataset_path: str | Path | None = None) -> dict[str, Any]:
+def evaluate(run_dir: str | Path, *, dataset_path: str | Path | None = None,
+             spike_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Free-running prediction of every trial, scored per split, mean ± std over seeds.
 
     A run of the schema-v1 task (``inputs`` -> ``outputs``) gets RMSE/NRMSE per split and
@@ -382,6 +383,10 @@ def evaluate(run_dir: str | Path, *, dataset_path: str | Path | None = None) -> 
     into ``run_dir``, under the run folder's lock (:mod:`neuroreduce.locks`): a run that is
     being trained (or evaluated) by another process is refused at once, never read half-written.
 
+    A dataset with repeated stimuli (a group field ``stimulus``) also gets the spike-timing
+    metrics of its voltage and spike heads, per stimulus and overall, with ``spike_options``
+    (:class:`~neuroreduce.evaluation.spike_scoring.SpikeScoring`: window, thresholds).
+
     Returns:
         The results structure.
 
@@ -389,12 +394,13 @@ def evaluate(run_dir: str | Path, *, dataset_path: str | Path | None = None) -> 
         FolderBusyError: if another process is writing ``run_dir``.
     """
     if not Path(run_dir).is_dir():  # never create a folder to evaluate: load_run says why
-        return _evaluate(run_dir, dataset_path=dataset_path)
+        return _evaluate(run_dir, dataset_path=dataset_path, spike_options=spike_options)
     with folder_lock(run_dir):
-        return _evaluate(run_dir, dataset_path=dataset_path)
+        return _evaluate(run_dir, dataset_path=dataset_path, spike_options=spike_options)
 
 
-def _evaluate(run_dir: str | Path, *, dataset_path: str | Path | None) -> dict[str, Any]:
+def _evaluate(run_dir: str | Path, *, dataset_path: str | Path | None,
+              spike_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """:func:`evaluate`'s work (the caller holds the run folder's lock)."""
     from neuroreduce.evaluation.evaluate import evaluate_predictions, write_results
     from neuroreduce.evaluation.field_results import evaluate_fields
@@ -409,14 +415,25 @@ def _evaluate(run_dir: str | Path, *, dataset_path: str | Path | None) -> dict[s
 
         dataset = apply_split(dataset, run.config.split, seed=run.config.seeds[0])
     if run.io.layout is None:
+        from neuroreduce.trust.predict import trust_results, write_calibration
+
         predictions = predict(run, dataset.inputs)
         results = evaluate_predictions(dataset, predictions, seeds=tuple(run.config.seeds))
+        trust, calibration = trust_results(dataset, predictions)
+        results.update(trust)
+        if calibration is not None:
+            write_calibration(run_dir, calibration)
     else:
         layout = run.io.layout
         predictions = predict_fields(run, dataset)
+        from neuroreduce.evaluation.spike_scoring import SpikeScoring, default_spike_metrics
+
+        options = SpikeScoring.from_dict(spike_options)
         results = {
             "seeds": list(run.config.seeds),
-            "fields": evaluate_fields(dataset, predictions, layout),
+            "fields": evaluate_fields(dataset, predictions, layout,
+                                      metrics=default_spike_metrics(dataset, options.group),
+                                      spike_options=options),
         }
     results["run"] = str(Path(run_dir))
     results["dataset_hash"] = source_hash

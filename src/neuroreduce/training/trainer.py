@@ -30,7 +30,7 @@ from neuroreduce.datasets.streaming import StreamingDataset
 from neuroreduce.errors import CheckpointError, ConfigError
 from neuroreduce.limits import check_training
 from neuroreduce.locks import folder_lock, other_files
-from neuroreduce.models.registry import ModelSpec, get_family
+from neuroreduce.models.registry import ModelSpec, get_family, model_config
 from neuroreduce.training import checkpoint as ckpt
 from neuroreduce.training.assemble import rest_input
 from neuroreduce.training.checkpoint import HistoryRow, IOSpec
@@ -41,6 +41,7 @@ from neuroreduce.training.normalization import Normalization
 from neuroreduce.training.objectives import build_objective, default_terms
 from neuroreduce.training.progress import progress_bar
 from neuroreduce.training.task import TaskLayout
+from neuroreduce.trust.range_check import write_envelope
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,15 +192,18 @@ def train(
         layout,
         positive_fraction=getattr(data, "positive_fraction", None),
     )
+    family = get_family(config.model)
+    options = dict(config.model_options)
+    if family.bind is not None:  # options taken from the data (e.g. neuron names), saved
+        options.update(family.bind(model_config(config.model, config.hidden, options), layout))
     spec = ModelSpec(
         config.model,
         n_inputs=layout.n_inputs,
         n_outputs=layout.n_outputs,
         hidden=config.hidden,
-        options=config.model_options,
+        options=tuple(options.items()),
     )
     io_spec = IOSpec.from_dataset(dataset, layout)
-    family = get_family(config.model)
     if family.check is not None:
         family.check(spec.config, layout)
     check_training(config, n_inputs=layout.n_inputs, n_outputs=layout.n_outputs,
@@ -233,6 +237,7 @@ def train(
             ckpt.write_config(run_dir, config, spec, io_spec)
             ckpt.write_normalization(run_dir, normalization)
             ckpt.write_provenance(run_dir, provenance)
+            write_envelope(run_dir, dataset, layout)  # where predictions are trusted
         if loop.finished:  # nothing left to train: rewrite the outputs for this config
             save()
         with progress_bar(progress, config, loop.epoch) as advance:
