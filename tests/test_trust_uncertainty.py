@@ -224,3 +224,11 @@ def test_trust_results_without_an_ensemble_reports_only_the_gain() -> None:
     results, cal = trust_results(data, preds)
     assert cal is None and "uncertainty" not in results
     assert results["ensemble"]["test"]["ensemble_mean_rmse"] == 0.0
+
+
+def test_report_shows_the_ensemble_section_and_reliability_diagram(run: Path) -> None:
+    from neuroreduce.reporting.report import make_report
+
+    page = make_report(run).read_text()
+    assert "The ensemble as the surrogate" in page and "Spearman rho" in page
+    assert (run / "report" / "figures" / "reliability.png").stat().st_size > 1000

@@ -17,6 +17,7 @@ from neuroreduce.errors import CheckpointError
 from neuroreduce.evaluation.evaluate import read_results
 from neuroreduce.reporting import figures
 from neuroreduce.reporting.html import figure, key_values, table, write_page
+from neuroreduce.reporting.trust_section import trust_section
 
 REPORT_DIR = "report"
 
@@ -186,9 +187,11 @@ def make_report(
         "dataset hash": dataset.content_hash()[:16],
     }
     provenance = {k: v for k, v in dataset.provenance.items() if not isinstance(v, dict | list)}
+    trust = trust_section(results, fig_dir, units=dataset.output_units, label=label)
     sections = [
         ("Run", key_values(settings)),
         ("Results", _results_tables(results, dataset.output_units)),
+        *([("The ensemble as the surrogate", trust)] if trust else []),
         ("Test sequences", figure("figures/test_sequences.png",
                                   "Top: injected currents. Below: each output neuron, simulator "
                                   "(black) vs surrogate seed mean (dashed) and seed range.")),

@@ -1,0 +1,70 @@
+"""The report section on the ensemble as the surrogate: gain of its mean, calibrated spread.
+
+Reads what ``neuroreduce evaluate`` wrote (``results["ensemble"]``, ``results["uncertainty"]``,
+see :mod:`neuroreduce.trust.predict`) and draws the reliability diagram.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from neuroreduce.datasets.dataset import SPLIT_NAMES
+from neuroreduce.reporting.html import figure, table
+
+
+def plot_reliability(path: Path, points: list[dict[str, float]], *, title: str) -> None:
+    """Observed vs nominal coverage of calibrated intervals (the diagonal is perfect)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nominal = [p["nominal"] for p in points]
+    observed = [p["observed"] for p in points]
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="calibrated")
+    ax.plot(nominal, observed, "o-", color="C0", label="test split")
+    ax.set_xlabel("nominal coverage (calibrated on valid)")
+    ax.set_ylabel("observed coverage on test")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def trust_section(results: dict[str, Any], fig_dir: Path, *, units: str,
+                  label: str) -> str | None:
+    """HTML of the section, or ``None`` when the results have no ensemble block."""
+    ensemble = results.get("ensemble")
+    if not ensemble or len(results.get("seeds", ())) < 2:
+        return None
+    rows = [(s, f"{v['ensemble_mean_rmse']:.3e}", f"{v['member_rmse_mean']:.3e}",
+             f"{v['member_rmse_best']:.3e}", f"{100 * v['gain']:.0f} %")
+            for s in SPLIT_NAMES if (v := ensemble.get(s))]
+    html = ("<p>The seed ensemble used as one surrogate: the mean of its members' predictions "
+            "against the members themselves (pooled RMSE).</p>" + table(
+                ["split", f"ensemble mean ({units})", f"average member ({units})",
+                 f"best member ({units})", "gain of the mean"], rows))
+    unc = results.get("uncertainty")
+    if unc:
+        plot_reliability(fig_dir / "reliability.png", unc["reliability"],
+                         title=f"{label}: calibrated member spread")
+        html += (
+            f"<p>Uncertainty: the members' spread, scaled on the valid split by split-conformal "
+            f"calibration (scale per output: {', '.join(f'{s:.3g}' for s in unc['scale'])}), "
+            f"gives {100 * unc['level']:.0f} % intervals that cover "
+            f"<b>{100 * unc['test_coverage']:.1f} %</b> of the test values; the spread ranks "
+            f"test trials by their real error with Spearman rho "
+            f"<b>{unc['test_spearman_trial_spread_vs_error']:.2f}</b>. Test samples within a "
+            f"trial are correlated, so coverage is measured, not assumed. "
+            f"<code>neuroreduce predict</code> returns the mean, the spread and these intervals, "
+            f"and warns for inputs outside the training range.</p>"
+            + figure("figures/reliability.png",
+                     "Reliability diagram: observed coverage on the test split of intervals "
+                     "calibrated on the valid split at each nominal level."))
+    return html
