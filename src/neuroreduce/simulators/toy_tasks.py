@@ -231,3 +231,6 @@ for _gen in (
                   _toy_subsets),
 ):
     register_task_generator(_gen)
+
+from neuroreduce.simulators import spike_timing  # noqa: E402,F401  (registers adex_ou, hh_ou)
+from neuroreduce.simulators import wholebrain_sim  # noqa: E402,F401  (registers wholebrain_sim)
