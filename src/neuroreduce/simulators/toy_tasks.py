@@ -232,5 +232,5 @@ for _gen in (
 ):
     register_task_generator(_gen)
 
-from neuroreduce.simulators import spike_timing  # noqa: E402,F401  (registers adex_ou, hh_ou)
-from neuroreduce.simulators import wholebrain_sim  # noqa: E402,F401  (registers wholebrain_sim)
+# registers adex_ou, hh_ou and wholebrain_sim
+from neuroreduce.simulators import spike_timing, wholebrain_sim  # noqa: E402,F401
