@@ -232,3 +232,18 @@ def test_report_shows_the_ensemble_section_and_reliability_diagram(run: Path) ->
     page = make_report(run).read_text()
     assert "The ensemble as the surrogate" in page and "Spearman rho" in page
     assert (run / "report" / "figures" / "reliability.png").stat().st_size > 1000
+
+
+def test_missing_truth_is_ignored_by_gain_calibration_and_coverage() -> None:
+    from neuroreduce.trust.predict import trust_of_arrays
+
+    cal_p, cal_y, _ = _heteroscedastic(0, n_trials=40)
+    truth = cal_y.copy()
+    truth[:, :10] = np.nan  # the first 10 samples of every trial unknown
+    poisoned = cal_p.copy()
+    poisoned[:, :, :10] = 1e6  # predictions there must not count
+    splits = {"train": np.arange(0, 10), "valid": np.arange(10, 25), "test": np.arange(25, 40)}
+    results, cal = trust_of_arrays(truth, poisoned, splits)
+    clean, _ = trust_of_arrays(truth, cal_p, splits)
+    assert results == clean and cal is not None
+    assert abs(results["uncertainty"]["test_coverage"] - 0.9) < 0.05

@@ -106,31 +106,60 @@ def trust_results(dataset: Dataset, predictions: np.ndarray, *,
         when there are >= 2 members and valid and test trials), and the calibration fitted on
         the valid split (``None`` if it could not be fitted).
     """
+    splits = {s: dataset.indices(s) for s in SPLIT_NAMES}
+    return trust_of_arrays(dataset.outputs, predictions, splits, level=level)
+
+
+def trust_of_arrays(truth: np.ndarray, predictions: np.ndarray,
+                    splits: dict[str, np.ndarray], *, level: float = DEFAULT_LEVEL
+                    ) -> tuple[dict[str, Any], Calibration | None]:
+    """:func:`trust_results` on arrays: ``truth [trial, time, channel]`` (NaN = missing),
+    ``predictions [member, trial, time, channel]``, trial indices per split name."""
     out: dict[str, Any] = {"ensemble": {}}
     for split in SPLIT_NAMES:
-        idx = dataset.indices(split)
-        if idx.size:
+        idx = splits.get(split, np.zeros(0, np.int64))
+        if idx.size and np.isfinite(truth[idx]).any():
             out["ensemble"][split] = {k: _rounded(v) for k, v in
-                                      ensemble_gain(predictions[:, idx],
-                                                    dataset.outputs[idx]).items()}
-    valid, test = dataset.indices("valid"), dataset.indices("test")
+                                      ensemble_gain(predictions[:, idx], truth[idx]).items()}
+    valid = splits.get("valid", np.zeros(0, np.int64))
+    test = splits.get("test", np.zeros(0, np.int64))
     if predictions.shape[0] < 2 or not valid.size or not test.size:
         return out, None
-    cal = calibrate(predictions[:, valid], dataset.outputs[valid], level=level)
+    try:
+        cal = calibrate(predictions[:, valid], truth[valid], level=level)
+    except ConfigError:  # a channel without any known valid value
+        return out, None
     pred = ensemble_prediction(predictions[:, test], cal)
-    truth = dataset.outputs[test]
-    errors = trial_errors(pred.mean, truth)
+    y = truth[test]
+    errors = trial_errors(pred.mean, y)
     out["uncertainty"] = {
         "calibrated_on": "valid",
         "level": level,
         "scale": [_rounded(v) for v in cal.scale],
-        "test_coverage": _rounded(coverage(pred, truth)),
+        "test_coverage": _rounded(coverage(pred, y)),
         "test_spearman_trial_spread_vs_error": _rounded(
             rank_correlation(pred.trial_spread, errors)),
         "reliability": [{k: _rounded(v) for k, v in p.items()} for p in reliability(
-            predictions[:, valid], dataset.outputs[valid], predictions[:, test], truth)],
+            predictions[:, valid], truth[valid], predictions[:, test], y)],
     }
     return out, cal
+
+
+def trust_of_fields(dataset: Dataset, predictions: dict[str, np.ndarray], layout: Any,
+                    *, level: float = DEFAULT_LEVEL) -> dict[str, Any]:
+    """:func:`trust_of_arrays` for every continuous predicted field of a typed task (masked
+    values missing), keyed by field name; fields of other kinds are left out."""
+    splits = {s: dataset.indices(s) for s in SPLIT_NAMES}
+    everything = np.arange(dataset.n_trials)
+    out = {}
+    for head in layout.heads:
+        if head.kind != "continuous" or head.field not in predictions:
+            continue
+        values, known = dataset.known(head.field, everything)
+        truth = np.where(known, np.asarray(values, np.float64), np.nan)
+        out[head.field], _ = trust_of_arrays(truth, predictions[head.field], splits,
+                                             level=level)
+    return out
 
 
 def write_calibration(run_dir: str | Path, calibration: Calibration) -> None:
