@@ -391,6 +391,9 @@ class DatasetSpec:
                 "generation": GENERATION_VERSION,
                 "simulator": _simulator_fingerprint(self),
             }
+            held = _held_out_fingerprint(self)
+            if held:  # battery families may change: their source is part of the hash
+                payload["held_out_families"] = held
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -427,6 +430,15 @@ def _module_sha256(func: Any, fallback: str) -> str:
     except (OSError, TypeError):
         source = getattr(func, "__qualname__", fallback).encode()
     return hashlib.sha256(source).hexdigest()
+
+
+def _held_out_fingerprint(spec: DatasetSpec) -> dict[str, str]:
+    """SHA-256 of the source of each held-out family the spec draws (empty: none)."""
+    from neuroreduce.stimuli import _FAMILIES, held_out_families
+
+    names = [*(spec.families or ()), *(n for g in spec.mix for n in (g.families or ()))]
+    held = set(held_out_families())
+    return {n: _module_sha256(_FAMILIES[n], n) for n in sorted(set(names) & held)}
 
 
 def _importer_fingerprint(name: str) -> dict[str, Any]:

@@ -205,6 +205,7 @@ def _over_range(rng, t_ms, amp, n_inputs):
             p = {"onset_ms": on, "offset_ms": off}
         else:
             unit, p = _shared_unit(rng, t_ms)
+            unit = unit / unit.max()  # the peak reaches a (beyond the range)
         waves[:, j] = a * unit
         params.append({"amplitude_na": a, "step": step, **p})
     return waves, params
