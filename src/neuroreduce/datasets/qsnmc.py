@@ -225,13 +225,15 @@ def _check_dt(dt_ms: Any) -> None:
         raise ConfigError(f"dt_ms must be a sampling interval > 0 ms, got {dt_ms!r}")
 
 
-def _threshold(value: Any) -> None:
+def check_threshold(value: Any) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a finite number (a threshold in mV)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
         raise ConfigError(f"threshold_mv must be a number (mV), got {value!r}")
 
 
-def _provenance(name: str, source: Path, paths: Sequence[Path], options: Any,
+def import_provenance(name: str, source: Path, paths: Sequence[Path], options: Any,
                 **extra: Any) -> dict[str, Any]:
+    """The provenance of an import: importer, source, files with SHA-256, options, ``extra``."""
     return {
         "importer": name,
         "source": str(source),
@@ -273,7 +275,7 @@ class QSNMC2007Options:
 
     def __post_init__(self) -> None:
         _check_dt(self.dt_ms)
-        _threshold(self.threshold_mv)
+        check_threshold(self.threshold_mv)
         object.__setattr__(self, "stimuli", _names(self.stimuli, "stimuli"))
         object.__setattr__(self, "repetitions", _names(self.repetitions, "repetitions"))
         if self.spikes_from not in ("file", "crossing"):
@@ -359,7 +361,7 @@ def import_qsnmc2007(folder: str | Path, options: QSNMC2007Options | None = None
     return spike_timing_dataset(
         np.stack(currents), np.stack(voltages), spikes, dt_ms=float(options.dt_ms),
         stimuli=[e[0] for e in entries], repetitions=[e[1] for e in entries],
-        provenance=_provenance("qsnmc2007", root, used, options, spike_counts=counts,
+        provenance=import_provenance("qsnmc2007", root, used, options, spike_counts=counts,
                                dt_note="dt_ms is not stated in the files; chosen by option"),
     )
 
@@ -410,7 +412,7 @@ class QSNMC2009Options:
 
     def __post_init__(self) -> None:
         _check_dt(self.dt_ms)
-        _threshold(self.threshold_mv)
+        check_threshold(self.threshold_mv)
         if isinstance(self.train_s, bool) or not isinstance(self.train_s, int | float) or not (
             self.train_s > 0
         ):
@@ -481,7 +483,7 @@ def import_qsnmc2009(folder: str | Path, options: QSNMC2009Options | None = None
         [crossing_samples(v, options.threshold_mv) for v in voltage],
         dt_ms=float(options.dt_ms), stimuli=[options.stimulus] * n_rep,
         repetitions=list(range(n_rep)),
-        provenance=_provenance(
+        provenance=import_provenance(
             "qsnmc2009", root, [cur_path, volt_path], options,
             suggested_split={"strategy": "time_segment", "options": {"train_ms": train_ms}},
         ),
