@@ -32,6 +32,7 @@ from neuroreduce.trust.uncertainty import (
     rank_correlation,
     reliability,
     trial_errors,
+    trial_spread,
 )
 
 #: Calibration file in a run folder (written by ``neuroreduce evaluate``).
@@ -138,7 +139,7 @@ def trust_of_arrays(truth: np.ndarray, predictions: np.ndarray,
         "scale": [_rounded(v) for v in cal.scale],
         "test_coverage": _rounded(coverage(pred, y)),
         "test_spearman_trial_spread_vs_error": _rounded(
-            rank_correlation(pred.trial_spread, errors)),
+            rank_correlation(trial_spread(pred.spread, y), errors)),
         "reliability": [{k: _rounded(v) for k, v in p.items()} for p in reliability(
             predictions[:, valid], truth[valid], predictions[:, test], y)],
     }

@@ -62,7 +62,7 @@ class EnsemblePrediction:
     @property
     def trial_spread(self) -> np.ndarray:
         """Root-mean-square spread of each trial over time and outputs, ``[trial]``."""
-        return np.sqrt(np.mean(self.spread.astype(np.float64) ** 2, axis=(1, 2)))
+        return trial_spread(self.spread)
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,17 @@ def trial_errors(mean: np.ndarray, truth: np.ndarray) -> np.ndarray:
     known = np.isfinite(y)
     return np.sqrt(np.array([e[k].mean() if k.any() else np.nan for e, k in zip(err, known,
                                                                                   strict=True)]))
+
+
+def trial_spread(spread: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+    """Root-mean-square spread of each trial, ``[trial]``, over the samples whose true value is
+    known (all samples when ``truth`` is ``None``)."""
+    s2 = np.asarray(spread, dtype=np.float64) ** 2
+    if truth is None:
+        return np.sqrt(s2.mean(axis=(1, 2)))
+    known = np.isfinite(np.asarray(truth, dtype=np.float64))
+    return np.sqrt(np.array([v[k].mean() if k.any() else np.nan for v, k in zip(s2, known,
+                                                                              strict=True)]))
 
 
 def rank_correlation(signal: np.ndarray, error: np.ndarray) -> float:
