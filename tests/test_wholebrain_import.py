@@ -46,7 +46,7 @@ def flavell_all(flavell: Path):
 
 
 def test_importers_registered() -> None:
-    for name in ("flavell2023", "kato2015", "nwb_ophys", "wholebrain_npz"):
+    for name in ("flavell2023", "kato2015", "nwb_ophys", "wholebrain_npz", "wholebrain_csv"):
         assert name in list_importers()
         assert "Attributes:" in get_importer(name).options.__doc__
 
@@ -437,3 +437,20 @@ def test_wholebrain_npz(tmp_path: Path) -> None:
         (one / name).write_bytes((tmp_path / name).read_bytes())
     with pytest.raises(DatasetError, match="share no neuron"):
         run_import("wholebrain_npz", one, {})
+
+
+def test_wholebrain_csv(tmp_path: Path) -> None:
+    (tmp_path / "w1.csv").write_text("time_s,behaviour,AVAL,RIML\n0,forward,1,2\n0.5,reversal,3,4\n"
+                                     "1.0,,5,6\n")
+    (tmp_path / "w2.csv").write_text("time_s,RIML,behaviour,AVAL\n0,7,unknown,8\n"
+                                     "0.5,9,forward,10\n")
+    ds = run_import("wholebrain_csv", tmp_path, {})
+    assert ds.input_names == ("AVAL", "RIML") and ds.dt_ms == pytest.approx(500.0)
+    np.testing.assert_array_equal(ds.inputs[1, :2], [[8, 7], [10, 9]])
+    np.testing.assert_array_equal(np.asarray(ds.field("behaviour").values)[:, :, 0],
+                                  [[0, 1, -1], [-1, 0, -1]])
+    with pytest.raises(DatasetError, match="unknown behaviour label"):
+        run_import("wholebrain_csv", tmp_path, {"classes": "forward,turn"})
+    (tmp_path / "w3.csv").write_text("time_s,AVAL\n0,1\n0.5,2\n")
+    with pytest.raises(DatasetError, match="behaviour"):
+        run_import("wholebrain_csv", tmp_path / "w3.csv", {})

@@ -916,6 +916,90 @@ def _load_wholebrain_npz(source: Path, options: WholebrainNPZOptions) -> Dataset
                               units=options.units, provenance=provenance)
 
 
+# --------------------------------------------------------------------------- wholebrain_csv
+
+
+@dataclass(frozen=True)
+class WholebrainCSVOptions:
+    """Options of the ``wholebrain_csv`` importer (a folder of CSV files, one worm each, named
+    ``<worm>.csv``; or one file).
+
+    Each file has a header row: ``time_s`` (frame times, s), ``behaviour`` (class name per
+    frame; empty or ``unknown`` = unknown), then one column per named neuron.
+
+    Attributes:
+        neurons: ``"shared"``, ``"all"`` or a list of names.
+        classes: Class names in code order (empty: the sorted names found in the files).
+        units: Unit of the traces.
+    """
+
+    neurons: str | tuple[str, ...] = "shared"
+    classes: tuple[str, ...] = ()
+    units: str = "a.u."
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "neurons", _neurons_option(self.neurons))
+        object.__setattr__(self, "classes", _names_tuple(self.classes, "classes")
+                           if self.classes else ())
+
+
+def _read_worm_csv(path: Path) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"{path}: not a readable CSV file ({exc})") from None
+    if len(rows) < 3:
+        raise DatasetError(f"{path}: needs a header row and at least two frames")
+    header = [h.strip() for h in rows[0]]
+    for key in ("time_s", "behaviour"):
+        if key not in header:
+            raise DatasetError(f"{path}: no column {key!r}; header needs time_s, behaviour and "
+                               "one column per neuron")
+    t_col, b_col = header.index("time_s"), header.index("behaviour")
+    n_cols = [j for j in range(len(header)) if j not in (t_col, b_col)]
+    values, labels = [], []
+    for k, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise DatasetError(f"{path}: line {k} has {len(row)} fields, the header {len(header)}")
+        try:
+            values.append([float(row[t_col])] + [float(row[j]) for j in n_cols])
+        except ValueError:
+            raise DatasetError(f"{path}: line {k} holds a non-numeric time or trace") from None
+        lab = row[b_col].strip()
+        labels.append("" if lab.lower() == "unknown" else lab)
+    arr = np.asarray(values)
+    return arr[:, 1:], [header[j] for j in n_cols], arr[:, 0], labels
+
+
+def _load_wholebrain_csv(source: Path, options: WholebrainCSVOptions) -> Dataset:
+    files = sorted(source.glob("*.csv")) if source.is_dir() else [source]
+    if not files:
+        raise DatasetError(f"{source}: no .csv files")
+    raw = [(p, *_read_worm_csv(p)) for p in files]
+    seen = sorted({lab for r in raw for lab in r[4] if lab})
+    classes = options.classes or tuple(seen)
+    unknown = [lab for lab in seen if lab not in classes]
+    if unknown:
+        raise DatasetError(f"unknown behaviour label(s) {', '.join(unknown[:10])}; classes: "
+                           f"{', '.join(classes)}")
+    if len(classes) < 2:
+        raise DatasetError(f"the behaviour column names {len(classes)} class(es); need two or "
+                           "more (or give --option classes=...)")
+    recordings = [
+        WormRecording(p.stem, traces, tuple(names), np.array(
+            [classes.index(lab) if lab else -1 for lab in labels]),
+            float(np.median(np.diff(times))), source=(str(p),))
+        for p, traces, names, times, labels in raw
+    ]
+    provenance = {"importer": "wholebrain_csv", "source": str(source),
+                  "files_sha256": {p.name: file_sha256(p) for p in files}}
+    return recordings_dataset(recordings, classes=classes, neurons=options.neurons,
+                              units=options.units, provenance=provenance)
+
+
 # --------------------------------------------------------------------------- registry entries
 
 register_importer(Importer(
@@ -933,3 +1017,7 @@ register_importer(Importer(
 register_importer(Importer(
     "wholebrain_npz", "plain NPZ per worm: traces [T, N], names, behaviour codes [T], frame_s",
     WholebrainNPZOptions, _load_wholebrain_npz, source="file or folder"))
+register_importer(Importer(
+    "wholebrain_csv", "a folder of CSV files, one worm each: time_s, behaviour (class names), "
+    "one column per neuron",
+    WholebrainCSVOptions, _load_wholebrain_csv, source="file or folder"))
