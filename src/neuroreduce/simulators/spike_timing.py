@@ -118,6 +118,7 @@ def integrate_adex(
     noise: float = 0.0,
     rng: np.random.Generator | None = None,
     v_spike: float = SPIKE_PEAK_MV,
+    forced: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run AdEx neurons in reduced (voltage-unit) form, vectorised over leading axes.
 
@@ -137,6 +138,9 @@ def integrate_adex(
             units; 0: deterministic).
         rng: Generator of that noise.
         v_spike: Value written at the sample of each spike.
+        forced: Optional bool ``[..., time]``: spikes imposed at these samples (reset and
+            adaptation jump at the start of the next interval) instead of the threshold (the
+            exponential is capped at ``VT + 5 DT``); used to fit the subthreshold dynamics.
 
     Returns:
         ``(v [..., time], spiked bool [..., time])``: ``v[..., 0]`` is ``EL``; sample ``k``
@@ -161,6 +165,20 @@ def integrate_adex(
     for k in range(1, n_time):
         d = drive[..., k - 1]
         hit = np.zeros(shape, dtype=bool)
+        if forced is not None:
+            if k > 1:
+                f = np.broadcast_to(forced[..., k - 1], shape)
+                v = np.where(f, vr, v)
+                w = np.where(f, w + b, w)
+            for _ in range(substeps):
+                arg = np.minimum((v - vt) / dt_, 5.0)
+                v_inf = el + dt_ * np.exp(arg) - w + d
+                w_inf = a * (v - el)
+                v = v_inf + (v - v_inf) * decay_v
+                w = w_inf + (w - w_inf) * decay_w
+            v = np.minimum(v, v_cut)
+            out[..., k] = v
+            continue
         for _ in range(substeps):
             arg = np.minimum((v - vt) / dt_, 20.0)
             v_inf = el + dt_ * np.exp(arg) - w + d
@@ -239,7 +257,7 @@ def _dataset(
 
 def simulate_adex_ou(
     n_stimuli: int, *, seed: int = 0, dt_ms: float = 0.2, duration_ms: float = DURATION_MS,
-    params: AdExParams = ADEX_TRUE, noise_pA: float = 30.0,
+    params: AdExParams = ADEX_TRUE, noise_pA: float = 50.0,
 ) -> Dataset:
     """The ``adex_ou`` dataset with every setting open (see the module docstring).
 
@@ -343,9 +361,9 @@ def simulate_hh(
     h.celsius = 6.3
     start = time.perf_counter()
     h.finitialize(-65.0)
-    h.continuerun((n_time - 1) * dt_ms)
+    h.continuerun((n_time - 1) * dt_ms + 0.5 * step_ms)  # the last sample included
     wall = time.perf_counter() - start
-    v = np.stack([np.asarray(r)[:n_time] for r in records])
+    v = np.stack([_length(np.asarray(r), n_time) for r in records])
     spikes = np.zeros(v.shape, dtype=bool)
     spikes[:, 1:] = (v[:, :-1] < 0.0) & (v[:, 1:] >= 0.0)
     del keep
@@ -353,9 +371,14 @@ def simulate_hh(
     return HHRun(v, spikes, wall, wall / (n_trials * duration_s))
 
 
+def _length(x: np.ndarray, n: int) -> np.ndarray:
+    """``x`` cut or padded (with its last value) to ``n`` samples."""
+    return x[:n] if x.size >= n else np.concatenate([x, np.full(n - x.size, x[-1])])
+
+
 def simulate_hh_ou(
     n_stimuli: int, *, seed: int = 0, dt_ms: float = 0.2, duration_ms: float = DURATION_MS,
-    noise_pA: float = 30.0,
+    noise_pA: float = 50.0,
 ) -> Dataset:
     """The ``hh_ou`` dataset (the same OU currents as ``adex_ou`` for equal seeds)."""
     _check_task(n_stimuli * REPETITIONS, dt_ms)
