@@ -291,6 +291,28 @@ def confusion(trained: Any, windows: Dataset, idx: np.ndarray, label: str) -> np
     return cm
 
 
+def inferred_edges(trained: Any, windows: Dataset, idx: np.ndarray) -> np.ndarray | None:
+    """The members' mean pooled edge weights ``[N, N]`` over windows ``idx`` (the paper's
+    static per-worm graph), or None for a model without ``pooled_adjacency`` (no edges)."""
+    import torch
+
+    from neuroreduce.errors import NeuroreduceError
+    from neuroreduce.training.assemble import Assembler
+    from neuroreduce.training.inference import _parts
+
+    model, norm, layout = _parts(trained)
+    members = list(getattr(model, "members", [model]))
+    if not members or not all(hasattr(m, "pooled_adjacency") for m in members):
+        return None
+    piece = Assembler(layout, norm, windows).assemble(windows.select_trials(np.asarray(idx)))
+    with torch.no_grad():
+        try:
+            mats = [m.pooled_adjacency(piece.x).detach().cpu().numpy() for m in members]
+        except NeuroreduceError:  # e.g. mlp_agg: no edges
+            return None
+    return np.mean(mats, axis=0)
+
+
 def accuracy(cm: np.ndarray) -> float:
     """Fraction on the diagonal of a confusion matrix (NaN when empty)."""
     total = int(np.sum(cm))
@@ -367,6 +389,9 @@ def run_cell(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
             row[f"accuracy_{s}"] = None if empty else accuracy(cm)
             row[f"confusion_{s}"] = None if empty else cm.tolist()
         row["best_epoch"] = int(trained.best_epochs[0]) if trained.best_epochs else None
+        if payload.get("edges"):
+            w = inferred_edges(trained, windows, plan.train)
+            row["edge_weights"] = None if w is None else w.tolist()
         row["seconds"] = time.perf_counter() - start
         rows.append(row)
     return rows
@@ -379,8 +404,10 @@ def _plan_dict(plan: FoldPlan) -> dict[str, Any]:
 
 
 def cell_payloads(plans: Sequence[FoldPlan], models: Sequence[ModelSpec], *, windows: str,
-                  other: str | None, config: ProtocolConfig) -> dict[str, dict[str, Any]]:
-    """Task key (``<model>/c<comb>/f<first fold>``) -> payload of :func:`run_cell`."""
+                  other: str | None, config: ProtocolConfig,
+                  edges: bool = False) -> dict[str, dict[str, Any]]:
+    """Task key (``<model>/c<comb>/f<first fold>``) -> payload of :func:`run_cell`
+    (``edges``: also return inferred edge weights, ``edge_weights``, where a model has them)."""
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ConfigError(f"protocol model names must be distinct, got {names}")
@@ -393,7 +420,7 @@ def cell_payloads(plans: Sequence[FoldPlan], models: Sequence[ModelSpec], *, win
             for i in range(0, len(group), config.folds_per_cell):
                 chunk = group[i : i + config.folds_per_cell]
                 tasks[f"{m.name}/{chunk[0].key}"] = {
-                    "windows": windows, "other": other, "label": config.label,
+                    "windows": windows, "other": other, "label": config.label, "edges": edges,
                     "model": m.to_dict(), "plans": [_plan_dict(p) for p in chunk],
                 }
     return tasks
@@ -468,6 +495,7 @@ def run_protocol(
     backend: Backend | None = None,
     work_dir: str | Path | None = None,
     progress: bool = False,
+    edges: bool = False,
 ) -> ProtocolResult:
     """Run the (combination x fold x model) grid (see the module docstring).
 
@@ -480,6 +508,8 @@ def run_protocol(
         backend: Where the cells run (default: this process).
         work_dir: Folder for the window files the workers read (default: a temporary one).
         progress: Show a progress bar.
+        edges: Return each cell's inferred edge weights (``edge_weights`` ``[N, N]``, the
+            members' pooled adjacency over the training windows) for models that infer edges.
 
     Raises:
         ConfigError: for a bad protocol, a model whose channels differ from ``other``'s, or
@@ -496,7 +526,8 @@ def run_protocol(
     with tempfile.TemporaryDirectory(prefix="wholebrain-") as tmp:
         folder = Path(work_dir) if work_dir is not None else Path(tmp)
         paths = _write_inputs(folder, windows, other)
-        tasks = cell_payloads(plans, models, windows=paths[0], other=paths[1], config=config)
+        tasks = cell_payloads(plans, models, windows=paths[0], other=paths[1], config=config,
+                              edges=edges)
         start = time.perf_counter()
         rows: list[dict[str, Any]] = []
         failures: dict[str, str] = {}
