@@ -14,7 +14,9 @@ Built in (kind: names):
   ``youden_threshold``, ``gmean_threshold``;
 - categorical: ``accuracy``, ``balanced_accuracy``, ``confusion_matrix`` (``[K, K]``);
 - spike_times: ``gamma``, ``gamma_intrinsic``, ``gamma_normalised``, ``gamma_bootstrap_se``,
-  ``spike_count_error``, ``subthreshold_rmse``.
+  ``gamma_normalised_se``, ``spike_count_error``, ``subthreshold_rmse`` (fields of typed
+  tasks are scored with them through :mod:`neuroreduce.evaluation.spike_scoring`: voltage
+  heads directly, binary spike heads through their threshold crossings).
 """
 
 from __future__ import annotations
@@ -169,6 +171,8 @@ def _builtin() -> list[MetricInfo]:
                    shape="scalar", description="Gamma_A = Gamma(model, reps) / Gamma_int"),
         MetricInfo("gamma_bootstrap_se", s, None, False, spikes.gamma_bootstrap_se,
                    shape="scalar", description="bootstrap standard error of mean Gamma"),
+        MetricInfo("gamma_normalised_se", s, None, False, spikes.gamma_normalised_se,
+                   shape="scalar", description="bootstrap standard error of Gamma_A"),
         MetricInfo("spike_count_error", s, "min", False, spikes.spike_count_error,
                    shape="scalar", description="mean |N_pred - N_true| per trial (spikes)"),
         MetricInfo("subthreshold_rmse", s, "min", False, spikes.subthreshold_rmse,

@@ -187,8 +187,12 @@ def _trains(v: np.ndarray, ctx: MetricContext) -> list[np.ndarray]:
     return spike_trains(x, dt_ms=ctx.dt_ms, threshold=ctx.spike_threshold)
 
 
-def _duration(v: np.ndarray, ctx: MetricContext) -> float:
-    return (np.shape(v)[1] - 1) * ctx.dt_ms
+def _durations(v: np.ndarray, ctx: MetricContext) -> np.ndarray:
+    """Duration (ms) of each trial ``[trial]``: ``(known samples - 1) * dt`` (all samples
+    without a mask; a piece padded to a longer trial counts only its own samples)."""
+    shape = np.shape(v)
+    n = np.full(shape[0], shape[1]) if ctx.mask is None else ctx.mask_for(v).sum(axis=1)
+    return np.maximum(n - 1, 1) * ctx.dt_ms
 
 
 def mean_gamma(v_true: np.ndarray, v_pred: np.ndarray, ctx: MetricContext) -> float:
@@ -198,11 +202,11 @@ def mean_gamma(v_true: np.ndarray, v_pred: np.ndarray, ctx: MetricContext) -> fl
 
 def gamma_per_trial(v_true: np.ndarray, v_pred: np.ndarray, ctx: MetricContext) -> np.ndarray:
     """Gamma of each trial's predicted spikes against its true spikes, ``[trial]``."""
-    dur = _duration(v_true, ctx)
     return np.array(
         [
             coincidence_factor(d, m, window_ms=ctx.coincidence_window_ms, duration_ms=dur)
-            for d, m in zip(_trains(v_true, ctx), _trains(v_pred, ctx), strict=True)
+            for d, m, dur in zip(_trains(v_true, ctx), _trains(v_pred, ctx),
+                                 _durations(v_true, ctx), strict=True)
         ]
     )
 
@@ -229,11 +233,12 @@ def repetition_sets(ctx: MetricContext, n_trials: int) -> list[np.ndarray]:
 def gamma_intrinsic(v_true: np.ndarray, v_pred: np.ndarray, ctx: MetricContext) -> float:
     """Gamma_int of the true traces, averaged over repeated stimuli (``v_pred`` is unused)."""
     trains = _trains(v_true, ctx)
-    dur = _duration(v_true, ctx)
+    dur = _durations(v_true, ctx)
     return _nanmean(
         [
             intrinsic_reliability(
-                [trains[i] for i in s], window_ms=ctx.coincidence_window_ms, duration_ms=dur
+                [trains[i] for i in s], window_ms=ctx.coincidence_window_ms,
+                duration_ms=float(dur[s].min()),
             )
             for s in repetition_sets(ctx, len(trains))
         ]
@@ -243,14 +248,14 @@ def gamma_intrinsic(v_true: np.ndarray, v_pred: np.ndarray, ctx: MetricContext) 
 def gamma_normalised(v_true: np.ndarray, v_pred: np.ndarray, ctx: MetricContext) -> float:
     """Gamma_A per repeated stimulus (see :func:`normalised_gamma`), averaged over stimuli."""
     true, pred = _trains(v_true, ctx), _trains(v_pred, ctx)
-    dur = _duration(v_true, ctx)
+    dur = _durations(v_true, ctx)
     return _nanmean(
         [
             normalised_gamma(
                 [true[i] for i in s],
                 [pred[i] for i in s],
                 window_ms=ctx.coincidence_window_ms,
-                duration_ms=dur,
+                duration_ms=float(dur[s].min()),
             )
             for s in repetition_sets(ctx, len(true))
         ]
@@ -262,6 +267,23 @@ def gamma_bootstrap_se(v_true: np.ndarray, v_pred: np.ndarray, ctx: MetricContex
     return bootstrap_se(
         gamma_per_trial(v_true, v_pred, ctx), n_resamples=ctx.n_bootstrap, seed=ctx.seed
     )
+
+
+def gamma_normalised_se(v_true: np.ndarray, v_pred: np.ndarray, ctx: MetricContext) -> float:
+    """Bootstrap standard error of Gamma_A: each repeated trial's Gamma(rep k, model k) divided
+    by its stimulus's Gamma_int, resampled over those trials (Gamma_int held fixed)."""
+    true, pred = _trains(v_true, ctx), _trains(v_pred, ctx)
+    dur = _durations(v_true, ctx)
+    w = ctx.coincidence_window_ms
+    values: list[float] = []
+    for s in repetition_sets(ctx, len(true)):
+        d = float(dur[s].min())
+        g_int = intrinsic_reliability([true[i] for i in s], window_ms=w, duration_ms=d)
+        if not g_int > 0:
+            continue
+        values += [coincidence_factor(true[i], pred[i], window_ms=w, duration_ms=d) / g_int
+                   for i in s]
+    return bootstrap_se(np.asarray(values), n_resamples=ctx.n_bootstrap, seed=ctx.seed)
 
 
 def spike_count_error(v_true: np.ndarray, v_pred: np.ndarray, ctx: MetricContext) -> float:

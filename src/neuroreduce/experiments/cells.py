@@ -32,6 +32,7 @@ def cell_payload(
     dataset_hash: str,
     extra: dict[str, tuple[Path, str]],
     metrics: tuple[str, ...],
+    spike_timing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The picklable task description of ``cell`` (a :class:`~.spec.Cell`).
 
@@ -42,8 +43,11 @@ def cell_payload(
         dataset_hash: Content hash of that file's dataset (all inputs).
         extra: Extra dataset name -> (HDF5 path, content hash).
         metrics: Metric names to report per split.
+        spike_timing: Options of the spike-timing metrics (``[evaluate] spike_timing``);
+            part of the payload (and of the cell's identity) only when given.
     """
     return {
+        **({"spike_timing": dict(spike_timing)} if spike_timing else {}),
         "cell": cell.to_dict(),
         "cell_dir": str(cell_dir),
         "dataset_path": str(dataset_path),
@@ -66,6 +70,7 @@ def identity(payload: dict[str, Any]) -> dict[str, Any]:
         "dataset_hash": payload["dataset_hash"],
         "extra_hashes": {n: h for n, (_, h) in payload["extra"].items()},
         "metrics": payload["metrics"],
+        **({"spike_timing": payload["spike_timing"]} if payload.get("spike_timing") else {}),
     }
 
 
@@ -105,8 +110,9 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     run = result  # the trained ensemble is in memory: no reload
     typed = run.io.layout is not None
+    spike = payload.get("spike_timing")
     if typed:
-        results = _typed_results(run, dataset, metrics, config)
+        results = _typed_results(run, dataset, metrics, config, spike=spike, cell_dir=cell_dir)
     else:
         pred = predict(run, dataset.inputs)
         results = evaluate_predictions(dataset, pred, seeds=config.seeds)
@@ -118,7 +124,7 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
         other = _select(load_dataset(path), cell["inputs"])
         check_compatible(run, other)
         if typed:
-            block = _typed_results(run, other, metrics, config, split="all")
+            block = _typed_results(run, other, metrics, config, split="all", spike=spike)
         else:
             p = predict(run, other.inputs)
             block = summarise([split_errors("all", other.outputs, p)],
@@ -156,12 +162,17 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _typed_results(
-    run: Any, dataset: Any, metrics: tuple[str, ...], config: Any, *, split: str | None = None
+    run: Any, dataset: Any, metrics: tuple[str, ...], config: Any, *, split: str | None = None,
+    spike: dict[str, Any] | None = None, cell_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Scores of every predicted field (typed tasks; see evaluation/field_results.py)."""
+    """Scores of every predicted field (typed tasks; see evaluation/field_results.py).
+
+    With spike-timing metrics among ``metrics`` and a ``cell_dir``, the cell's spike trains
+    and voltage excerpts are also written (:mod:`neuroreduce.evaluation.spike_record`)."""
     from neuroreduce.datasets.pieces import apply_split
     from neuroreduce.evaluation.field_results import DEFAULT_METRICS, evaluate_fields
     from neuroreduce.evaluation.registry import TASK_METRICS
+    from neuroreduce.evaluation.spike_scoring import SpikeScoring
     from neuroreduce.training import predict_fields
 
     if config.split is not None and split is None:
@@ -169,12 +180,24 @@ def _typed_results(
     by_kind: dict[str, list[str]] = {}
     for name in metrics:
         info = TASK_METRICS.get(name)
-        if info is not None and info.kind in DEFAULT_METRICS:
+        if info is not None and (info.kind in DEFAULT_METRICS or info.kind == "spike_times"):
             by_kind.setdefault(info.kind, []).append(name)
-    chosen = {k: tuple(dict.fromkeys([*DEFAULT_METRICS[k], *v])) for k, v in by_kind.items()}
-    fields = evaluate_fields(dataset, predict_fields(run, dataset), run.io.layout,
+    chosen = {k: tuple(dict.fromkeys([*DEFAULT_METRICS.get(k, ()), *v]))
+              for k, v in by_kind.items()}
+    options = SpikeScoring.from_dict(spike)
+    t0 = time.perf_counter()
+    predictions = predict_fields(run, dataset)
+    per_sim_s = (time.perf_counter() - t0) / max(
+        1e-9, len(config.seeds) * dataset.n_trials * dataset.n_time * dataset.dt_ms / 1000.0)
+    fields = evaluate_fields(dataset, predictions, run.io.layout,
                              metrics=chosen, splits=("all",) if split else ("train", "valid",
-                                                                            "test"))
+                                                                            "test"),
+                             spike_options=options)
+    if "spike_times" in chosen and cell_dir is not None:
+        from neuroreduce.evaluation.spike_record import write_spike_record
+
+        write_spike_record(cell_dir, dataset, predictions, run.io.layout, options,
+                           predict_s_per_simulated_s=per_sim_s)
     return {"seeds": list(config.seeds), "fields": fields}
 
 

@@ -388,7 +388,8 @@ def _payloads(
             c, cell_dir=out / CELLS_DIR / c.folder, dataset_path=infos[c.dataset].path,
             dataset_hash=infos[c.dataset].content_hash,
             extra={n: (infos[n].path, infos[n].content_hash) for n in spec.extra_for(c.dataset)},
-            metrics=_cell_metrics(spec, c, infos[c.dataset])), "study": spec.study}
+            metrics=_cell_metrics(spec, c, infos[c.dataset]),
+            spike_timing=spec.spike_timing), "study": spec.study}
         for c in spec.cells
     }
 

@@ -39,8 +39,9 @@ EXPERIMENT_KEYS: tuple[str, ...] = (
 )
 #: Keys of a suite's ``[experiment]`` (a suite has no other section).
 SUITE_KEYS: tuple[str, ...] = ("name", "title", "description", "include")
-#: Keys of ``[evaluate]``.
-EVALUATE_KEYS: tuple[str, ...] = ("extra",)
+#: Keys of ``[evaluate]`` (``spike_timing``: options of the spike-timing metrics, see
+#: :class:`neuroreduce.evaluation.spike_scoring.SpikeScoring`).
+EVALUATE_KEYS: tuple[str, ...] = ("extra", "spike_timing")
 #: Default metrics (names in :mod:`neuroreduce.evaluation.registry`; see
 #: :func:`scorable_metrics`).
 DEFAULT_METRICS: tuple[str, ...] = ("rmse", "nrmse")
@@ -74,6 +75,9 @@ class ExperimentSpec:
         grid: The grid blocks.
         cells: Every cell of the grid, in file order (keys are unique).
         extra: Test-only datasets every cell is also evaluated on (all their trials).
+        spike_timing: ``[evaluate] spike_timing`` options of the spike-timing metrics (window,
+            thresholds; :class:`~neuroreduce.evaluation.spike_scoring.SpikeScoring`), as
+            written; empty: the defaults.
         analysis: The analysis spec (:class:`neuroreduce.experiments.analysis.AnalysisSpec`).
         analysis_table: The ``[analysis]`` table as written.
         source: The file the spec was loaded from (None when built in code).
@@ -95,6 +99,7 @@ class ExperimentSpec:
     grid: tuple[GridBlock, ...] = ()
     cells: tuple[Cell, ...] = ()
     extra: tuple[str, ...] = ()
+    spike_timing: Mapping[str, Any] = field(default_factory=dict)
     analysis: Any = None
     analysis_table: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
@@ -151,7 +156,9 @@ class ExperimentSpec:
             "datasets": {n: dict(t) for n, t in self.dataset_tables.items()},
             "training": dict(self.training),
             "grid": [b.to_dict() for b in self.grid],
-            "evaluate": {"extra": list(self.extra)},
+            "evaluate": {"extra": list(self.extra),
+                         **({"spike_timing": dict(self.spike_timing)} if self.spike_timing
+                            else {})},
             "analysis": dict(self.analysis_table),
             "cells": [c.to_dict() for c in self.cells],
         })
@@ -298,6 +305,7 @@ def parse_experiment(
         grid=grid,
         cells=cells,
         extra=extra,
+        spike_timing=_spike_timing(data.get("evaluate", {}), where),
         analysis=_analysis(analysis_table, where),
         analysis_table=dict(analysis_table) if isinstance(analysis_table, dict) else {},
         source=source,
@@ -350,12 +358,13 @@ def _seeds(value: Any, where: str) -> tuple[int, ...]:
 def scorable_metrics() -> list[str]:
     """Registered metrics an experiment cell can report (:mod:`neuroreduce.evaluation.registry`):
     those of the field kinds cells score (continuous, binary, categorical) that have a
-    direction (tables and thresholds, e.g. ``confusion_matrix``, are not scores)."""
+    direction (tables and thresholds, e.g. ``confusion_matrix``, are not scores), and the
+    spike-timing ones (scored on voltage and spike heads, errors and reliability included)."""
     from neuroreduce.evaluation.field_results import DEFAULT_METRICS
     from neuroreduce.evaluation.registry import TASK_METRICS, list_metrics
 
-    return [n for n in list_metrics() if TASK_METRICS[n].kind in DEFAULT_METRICS
-            and TASK_METRICS[n].direction is not None]
+    return [n for n in list_metrics() if (TASK_METRICS[n].kind in DEFAULT_METRICS
+            and TASK_METRICS[n].direction is not None) or TASK_METRICS[n].kind == "spike_times"]
 
 
 def _metrics(value: Any, where: str) -> tuple[str, ...]:
@@ -420,6 +429,18 @@ def _analysis(table: Any, where: str) -> Any:
         return AnalysisSpec.from_dict(table)
     except ConfigError as exc:
         raise ConfigError(f"{where}: [analysis]: {exc}") from None
+
+
+def _spike_timing(table: Any, where: str) -> dict[str, Any]:
+    """The checked ``[evaluate] spike_timing`` table (empty when absent)."""
+    from neuroreduce.evaluation.spike_scoring import SpikeScoring
+
+    value = table.get("spike_timing", {}) if isinstance(table, dict) else {}
+    try:
+        SpikeScoring.from_dict(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: evaluate.spike_timing: {exc}") from None
+    return dict(value)
 
 
 def _evaluate(table: Any, datasets: Mapping[str, Any], where: str) -> tuple[str, ...]:

@@ -38,7 +38,13 @@ def scored_field(specs: Sequence[Any], targets: Sequence[str] | None,
     name, field, _ = metric
     kind = get_metric_info(name).kind
     heads = TaskLayout.from_specs(specs, targets=targets).heads
-    fits = [h.field for h in heads if h.kind == kind and (field is None or h.field == field)]
+    if kind == "spike_times":  # voltage (mV) and binary spike heads (evaluation.spike_scoring)
+        units = {s.name: s.units for s in specs}
+        fits = [h.field for h in heads if (h.kind == "binary" or (
+            h.kind == "continuous" and units.get(h.field) == "mV"))
+            and (field is None or h.field == field)]
+    else:
+        fits = [h.field for h in heads if h.kind == kind and (field is None or h.field == field)]
     if not fits:
         known = ", ".join(f"{h.field} ({h.kind})" for h in heads)
         which = f"field {field!r}" if field is not None else f"a {kind} field"

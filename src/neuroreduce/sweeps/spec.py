@@ -85,7 +85,7 @@ def sweep_metrics() -> list[str]:
     from neuroreduce.evaluation.registry import TASK_METRICS
 
     return [f"valid_{n}" for n, i in sorted(TASK_METRICS.items())
-            if i.kind in DEFAULT_METRICS and i.direction is not None]
+            if i.kind in (*DEFAULT_METRICS, "spike_times") and i.direction is not None]
 
 
 @dataclass(frozen=True)
