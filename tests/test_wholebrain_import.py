@@ -135,7 +135,8 @@ def test_flavell_extra_targets_and_unidentified(flavell: Path) -> None:
     k = ds.families.index("2022-07-27-31")
     assert np.all(ds.inputs[k, :, 1] == 0)
     assert json.loads(ds.stimulus_params[k])["recorded"] == ["AVAL"]
-    un = run_import("flavell2023", flavell, {"worms": "unidentified", "neurons": "all"})
+    with pytest.warns(UserWarning, match="frame intervals differ"):  # 0.737 s and 0.6 s
+        un = run_import("flavell2023", flavell, {"worms": "unidentified", "neurons": "all"})
     assert un.families == ("2022-01-16-01", "2022-05-02-01")
     assert un.inputs.shape == (2, 1137, 136)
     p0 = json.loads(un.stimulus_params[0])
@@ -164,6 +165,10 @@ def test_flavell_missing_field_one_line(tmp_path: Path) -> None:
         f["gcamp/trace_array"] = np.zeros((10, 3))
         f["timing/timestamp_confocal"] = np.arange(10) * 0.6
     with pytest.raises(DatasetError, match="behavior/reversal_vec"):
+        run_import("flavell2023", tmp_path, {"worms": ["w1"], "neurons": "all"})
+    with h5py.File(tmp_path / "data" / "w1-data.h5", "a") as f:
+        f["behavior/reversal_vec"] = np.r_[np.zeros(9, int), 2]
+    with pytest.raises(DatasetError, match="unknown state code"):
         run_import("flavell2023", tmp_path, {"worms": ["w1"], "neurons": "all"})
 
 
@@ -374,6 +379,7 @@ def _nwb_file(path: Path, *, worm: str, names: tuple[str, ...], n: int = 40,
     return data
 
 
+@pytest.mark.filterwarnings("ignore:The linked table for DynamicTableRegion")
 def test_nwb_intervals_and_series(tmp_path: Path) -> None:
     d1 = _nwb_file(tmp_path / "a.nwb", worm="wa", names=("AVAL", "AVAR", "RIML", "X?"))
     _nwb_file(tmp_path / "b.nwb", worm="wb", names=("RIML", "AVAL", "SMDVL"), seed=1)

@@ -171,6 +171,10 @@ def recordings_dataset(
         fields.append(Field(FieldSpec(k, "target", "continuous", (k,),
                                       (target_units or {}).get(k, "")), v))
     frame_s = [float(w.frame_s) for w in worms]
+    if max(frame_s) > 1.05 * min(frame_s):
+        warnings.warn(f"frame intervals differ between worms ({min(frame_s):.3f}-"
+                      f"{max(frame_s):.3f} s); dt_ms is their median, each worm's own is in "
+                      "stimulus_params frame_s", stacklevel=3)
     prov = dict(provenance or {})
     prov.update({
         "worms": ids,
