@@ -37,7 +37,8 @@ def _sweeps(seed: int = 0) -> dict:
 def _write(path: Path, data: dict, *, table: bool = True, descriptions: bool = True,
            column: bool = False, drop_response: int | None = None, short: int | None = None,
            rates: dict | None = None) -> None:
-    """Stimulus stored in nA (conversion 1e-9 A), response in mV (conversion 1e-3 V)."""
+    """Stimulus stored in nA (conversion 1e-9 A), response as mV above -65 mV (conversion
+    1e-3 V, offset -0.065 V)."""
     f = NWBFile("test", "id0", datetime(2024, 1, 1, tzinfo=UTC))
     el = f.create_icephys_electrode(name="e0", description="patch",
                                     device=f.create_device("amp"))
@@ -52,8 +53,9 @@ def _write(path: Path, data: dict, *, table: bool = True, descriptions: bool = T
             name=f"stim_{sweep}", data=cur, rate=RATE, electrode=el, gain=1.0,
             conversion=1e-9, sweep_number=np.uint32(sweep), stimulus_description=desc)
         resp = CurrentClampSeries(
-            name=f"resp_{sweep}", data=data["voltage"][(k, r)][:n],
+            name=f"resp_{sweep}", data=data["voltage"][(k, r)][:n] + 65.0,
             rate=(rates or {}).get(sweep, RATE), electrode=el, gain=1.0, conversion=1e-3,
+            offset=-0.065,
             sweep_number=np.uint32(sweep), stimulus_description=desc)
         if table:
             kwargs = {"protocol": f"P{k}"} if column else {}
@@ -85,7 +87,7 @@ def test_round_trip_values_and_grouping(tmp_path: Path, table: bool) -> None:
     assert [p["repetition"] for p in params] == [0, 1, 2, 0, 1, 2]
     for i, p in enumerate(params):
         k = int(p["stimulus"][-1])
-        # nA * 1e-9 A * 1e12 = pA, mV * 1e-3 V * 1e3 = mV (float32 storage)
+        # nA * 1e-9 A * 1e12 = pA, ((v + 65) 1e-3 - 0.065) V * 1e3 = mV (float32 storage)
         np.testing.assert_allclose(ds.inputs[i, :, 0], data["current"][k], rtol=1e-6)
         v = data["voltage"][(k, p["repetition"])]
         np.testing.assert_allclose(ds.outputs[i, :, 0], v, rtol=1e-6)
