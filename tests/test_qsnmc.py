@@ -270,3 +270,21 @@ def test_options_documented() -> None:
         doc = get_importer(name).options.__doc__
         assert "Attributes:" in doc and "dt_ms" in doc
     assert "0.2 ms" in get_importer("qsnmc2007").options.__doc__
+
+
+def test_real_2007_time_segment_with_context(shared_data: Path) -> None:
+    ds = run_import("qsnmc2007", _training(shared_data), {"stimuli": "00,05"})
+    spec = SplitSpec("time_segment", {"train_ms": 4000.0, "valid_ms": 1000.0,
+                                      "context": "preceding"})
+    out = apply_split(ds, spec)
+    test = np.flatnonzero(out.split == 2)
+    assert out.n_time == 34000 and test.size == 8
+    src = ds.field("spikes").values
+    for row in test:
+        r = json.loads(out.stimulus_params[row])
+        assert (r["context_start"], r["start"], r["stop"]) == (0, 25000, 34000)
+        got = out.field("spikes").values[row, :, 0]
+        assert np.isnan(got[:25000]).all()  # context: not scored
+        np.testing.assert_array_equal(got[25000:], src[r["source_trial"], 25000:, 0])
+        np.testing.assert_array_equal(out.inputs[row], ds.inputs[r["source_trial"]])
+    assert np.nansum(out.field("spikes").values[test]) == src[:, 25000:].sum() > 100
