@@ -427,10 +427,12 @@ def _evaluate(run_dir: str | Path, *, dataset_path: str | Path | None,
         layout = run.io.layout
         predictions = predict_fields(run, dataset)
         from neuroreduce.evaluation.spike_scoring import SpikeScoring, default_spike_metrics
+        from neuroreduce.trust.predict import trust_of_fields
 
         options = SpikeScoring.from_dict(spike_options)
         results = {
             "seeds": list(run.config.seeds),
+            "trust": trust_of_fields(dataset, predictions, layout),
             "fields": evaluate_fields(dataset, predictions, layout,
                                       metrics=default_spike_metrics(dataset, options.group),
                                       spike_options=options),
