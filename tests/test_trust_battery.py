@@ -150,3 +150,82 @@ def test_battery_experiment_declares_every_family_as_test() -> None:
         assert spec.datasets[name].role == "test"
         assert spec.datasets[name].families == (name,)
     assert spec.datasets["fcm"].role == "train" and spec.datasets["fcm"].families is None
+
+
+TOY_DATASIZE = """
+[experiment]
+name = "ds"
+seeds = 2
+metrics = ["rmse"]
+
+[datasets.small]
+scenario = "toy"
+stimuli = 8
+dt_out_ms = 2.0
+
+[datasets.large]
+scenario = "toy"
+stimuli = 24
+dt_out_ms = 2.0
+
+[datasets.bat_in_phase]
+scenario = "toy"
+stimuli = 2
+dt_out_ms = 2.0
+seed = 2
+families = ["bat_in_phase"]
+role = "test"
+
+[datasets.bat_over_range]
+scenario = "toy"
+stimuli = 2
+dt_out_ms = 2.0
+seed = 2
+families = ["bat_over_range"]
+role = "test"
+
+[training]
+epochs = 3
+batch_size = 8
+
+[[grid]]
+datasets = ["small", "large"]
+models = ["gru"]
+hidden = [4]
+learning_rate = 0.01
+
+[evaluate]
+extra = ["bat_in_phase", "bat_over_range"]
+
+[analysis]
+speed = false
+"""
+
+
+@pytest.mark.slow  # ~15 s: a toy experiment with its report
+def test_battery_in_experiment_report_and_datasize_table(tmp_path: Path) -> None:
+    import torch
+
+    from neuroreduce.experiments.runner import run_experiment
+    from neuroreduce.trust.datasize import datasize_rows, write_datasize
+
+    src = tmp_path / "ds.toml"
+    src.write_text(TOY_DATASIZE)
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        exp = run_experiment(src, tmp_path / "ds", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    html = next((exp / "report").glob("*.html")).read_text()
+    assert "bat_in_phase" in html and "bat_over_range" in html  # per-family OOD / test rows
+    rows = datasize_rows(exp)
+    assert [r["n_train"] for r in rows] == [4, 12]
+    for r in rows:
+        assert set(r["per_family"]) == {"bat_in_phase", "bat_over_range"}
+        assert r["battery_rmse"] == pytest.approx(np.mean(list(r["per_family"].values())))
+        assert r["ratio"] == pytest.approx(r["battery_rmse"] / r["test_rmse"])
+    paths = write_datasize(exp)
+    assert all(p.stat().st_size > 0 for p in paths)
+    assert (exp / "analysis" / "datasize.csv").read_text().count("\n") == 3

@@ -1,4 +1,5 @@
-"""``neuroreduce design FILE``: stimulus design with the simulator in the loop.
+"""``neuroreduce design FILE`` (stimulus design with the simulator in the loop) and
+``neuroreduce datasize EXP_DIR`` (error vs training trials).
 
 Thin typer layer over :mod:`neuroreduce.trust.design`; ``cli.py`` merges :data:`trust_app` into
 the main app (the command stays top level).
@@ -45,3 +46,20 @@ def design(
                   markup=False)
     out.print(f"wrote {folder}/design.csv, design.json, design.png "
               f"({result['wall_s']:.0f} s)", markup=False)
+
+
+@trust_app.command()
+@friendly_errors
+def datasize(
+    exp_dir: Annotated[Path, typer.Argument(help="A finished experiment folder (e.g. of "
+                                            "experiments/trust/datasize.toml).")],
+) -> None:
+    """Tabulate in-distribution and held-out battery error vs the number of training trials."""
+    from neuroreduce.trust.datasize import datasize_rows, write_datasize
+
+    paths = write_datasize(exp_dir)
+    for r in datasize_rows(exp_dir):
+        out.print(f"{r['label']:>8} {r['n_train']:>4} train trials: test RMSE "
+                  f"{r['test_rmse']:.4g}, battery {r['battery_rmse']:.4g} ({r['ratio']:.2f}x)",
+                  markup=False)
+    out.print(f"wrote {', '.join(str(p) for p in paths)}", markup=False)
