@@ -323,6 +323,9 @@ app.add_typer(info_app)  # models, metrics, fields: top-level commands
 from neuroreduce.cli_trust import trust_app  # noqa: E402
 
 app.add_typer(trust_app)  # design: top-level command
+from neuroreduce.cli_wholebrain import wholebrain_app  # noqa: E402
+
+app.add_typer(wholebrain_app, name="wholebrain")
 
 
 if __name__ == "__main__":  # pragma: no cover
