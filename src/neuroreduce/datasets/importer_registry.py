@@ -54,6 +54,7 @@ _BUILTIN_MODULES: tuple[str, ...] = (
     "neuroreduce.datasets.qsnmc",
     "neuroreduce.datasets.nwb_icephys",
     "neuroreduce.datasets.wholebrain_import",
+    "neuroreduce.datasets.neuronio",
 )
 _loaded = False
 
