@@ -95,6 +95,8 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
     from neuroreduce.studies.base import CellShape
     from neuroreduce.studies.registry import cell_fields
     from neuroreduce.training import TrainConfig, check_compatible, predict, train
+    from neuroreduce.trust.held_out import envelope_of_dataset, held_out_trust
+    from neuroreduce.trust.predict import trust_results
 
     cell = payload["cell"]
     cell_dir = Path(payload["cell_dir"])
@@ -111,15 +113,19 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
     run = result  # the trained ensemble is in memory: no reload
     typed = run.io.layout is not None
     spike = payload.get("spike_timing")
+    calibration = None  # of the ensemble's spread, fitted on the valid split (plain tasks)
     if typed:
         results = _typed_results(run, dataset, metrics, config, spike=spike, cell_dir=cell_dir)
     else:
         pred = predict(run, dataset.inputs)
         results = evaluate_predictions(dataset, pred, seeds=config.seeds)
         _add_metrics(results, dataset, pred, metrics)
+        trust, calibration = trust_results(dataset, pred)
+        results.update(trust)
     results.update(cell=cell["key"], dataset_hash=payload["dataset_hash"],
                    output_units=dataset.output_units)
     extra_results: dict[str, Any] = {}
+    envelope = None if typed or not payload["extra"] else envelope_of_dataset(dataset)
     for name, (path, ds_hash) in payload["extra"].items():
         other = _select(load_dataset(path), cell["inputs"])
         check_compatible(run, other)
@@ -130,6 +136,8 @@ def run_cell(payload: dict[str, Any]) -> dict[str, Any]:
             block = summarise([split_errors("all", other.outputs, p)],
                               output_names=other.output_names, seeds=config.seeds)
             _add_metrics(block, other, p, metrics, split="all")
+            block["trust"] = held_out_trust(p, other.outputs, calibration, envelope,
+                                            other.inputs)
         block.update(dataset=name, dataset_hash=ds_hash, output_units=other.output_units)
         extra_results[name] = block
     eval_s = time.perf_counter() - t0
@@ -224,10 +232,10 @@ def _add_metrics(
     *, split: str | None = None,
 ) -> None:
     """Add metrics other than rmse/nrmse (pooled over outputs and per output) per split."""
-    from neuroreduce.evaluation.metrics import get_metric, pooled
+    from neuroreduce.evaluation.metrics import METRICS, get_metric, pooled
 
     for name in metrics:
-        if name in ("rmse", "nrmse"):
+        if name in ("rmse", "nrmse") or name not in METRICS:  # spike timing: typed runs only
             continue
         metric = get_metric(name)
         for s, block in results["splits"].items():
