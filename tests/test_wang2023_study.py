@@ -155,3 +155,21 @@ def test_study_file_errors_are_one_line(tmp_path):
         load_spec(f)
     with pytest.raises(ConfigError, match="cannot read"):
         load_spec(tmp_path / "missing.toml")
+
+
+@pytest.mark.slow
+def test_tiny_simulated_study_file(tmp_path):
+    """experiments/wang2023/tiny_simulated.toml end to end (NEURON; ~1-2 min)."""
+    from pathlib import Path
+
+    from neuroreduce.studies.wang2023.run import run_study
+
+    file = Path(__file__).parents[1] / "experiments" / "wang2023" / "tiny_simulated.toml"
+    results = run_study(load_spec(file), tmp_path)
+    summary = results["runs"]["all"]["summary"]
+    assert summary["SVM"]["unseen"]["n"] == 3  # 3-choose-2 combinations x 1 fold
+    edges = results["runs"]["all"]["edges"]
+    assert edges["reference"].startswith("true wiring")
+    assert 0.0 <= edges["models"]["GNN"]["auroc_mean"] <= 1.0
+    assert (tmp_path / "report.md").is_file()
+    assert list((tmp_path / "data").glob("wholebrain_sim-*.h5"))  # cached by spec hash
