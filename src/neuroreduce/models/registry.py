@@ -19,6 +19,7 @@ from neuroreduce.models import elm, mlp, plrnn, stacked_rnn, tcn
 from neuroreduce.models.baselines import glm, ridge_arx, svm
 from neuroreduce.models.ensemble import SurrogateEnsemble
 from neuroreduce.models.fused import check_engine
+from neuroreduce.models.graph import families as graph_families
 from neuroreduce.models.module_ensemble import ModuleEnsemble
 from neuroreduce.models.rnn import RecurrentSurrogate, check_sizes
 
@@ -43,6 +44,10 @@ class Family:
             module's shape (to load saved weights). ``None``: trained by gradient descent.
         check: Optional ``check(config, layout)`` raising ``ConfigError`` when the family
             cannot predict the task's fields (called before anything is written).
+        bind: Optional ``bind(config, layout) -> {option: value}``: options the family takes
+            from the training data (e.g. ``gnn_connectome``'s neuron names from the input
+            channel names); the trainer merges them into the run's model options, so a saved
+            run rebuilds without the data.
     """
 
     name: str
@@ -52,6 +57,7 @@ class Family:
     build_ensemble: Callable[..., Any] | None = None
     fit: Callable[..., nn.Module] | None = None
     check: Callable[[Any, Any], None] | None = None
+    bind: Callable[[Any, Any], Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,8 @@ for _cell, _text in (
 
 for _module in (tcn, mlp, elm, stacked_rnn, plrnn, ridge_arx, svm, glm):  # one per family
     register_family(Family(**_module.FAMILY))
+for _graph in graph_families.FAMILIES:  # whole-brain graph models (Wang et al.)
+    register_family(Family(**_graph))
 
 
 def list_models() -> list[str]:
