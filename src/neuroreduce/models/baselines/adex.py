@@ -106,17 +106,19 @@ class AdExConfig:
 class AdExModule(nn.Module):
     """A fitted AdEx neuron as a module: ``[batch, time, 1] -> [batch, time, n_outputs]``.
 
-    Attributes (state): ``theta [10]`` reduced parameters (:data:`REDUCED_NAMES`, times in
-    samples), ``v_spike`` (value drawn at spikes), ``head_kind [n_outputs]`` (0: voltage,
-    1: spike logit).
+    State (all parameters, so that saving and best-weight copies keep them): ``theta [10]``
+    reduced parameters (:data:`REDUCED_NAMES`, times in samples), ``v_spike`` (value drawn at
+    spikes), ``head_kind [n_outputs]`` (0: voltage, 1: spike logit).
     """
 
     def __init__(self, n_outputs: int, substeps: int) -> None:
         super().__init__()
         self.substeps = substeps
         self.theta = nn.Parameter(torch.zeros(len(REDUCED_NAMES), dtype=torch.float64))
-        self.register_buffer("v_spike", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("head_kind", torch.zeros(n_outputs, dtype=torch.int64))
+        # fitted values, not trained: parameters (not buffers) so best-weight copies keep them
+        self.v_spike = nn.Parameter(torch.zeros((), dtype=torch.float64), requires_grad=False)
+        self.head_kind = nn.Parameter(torch.zeros(n_outputs, dtype=torch.float64),
+                                      requires_grad=False)
 
     def params(self) -> dict[str, float]:
         return dict(zip(REDUCED_NAMES, self.theta.detach().double().tolist(), strict=True))
@@ -127,7 +129,7 @@ class AdExModule(nn.Module):
         if all(v == 0 for v in p.values()):  # unfitted: silence
             return torch.zeros(*x.shape[:-1], self.head_kind.numel(), dtype=x.dtype)
         v, fired = simulate(cur, p, self.substeps, float(self.v_spike))
-        kind = self.head_kind.cpu().numpy()
+        kind = self.head_kind.detach().cpu().numpy()
         out = np.where(kind == 0, v[..., None], np.where(fired, SPIKE_LOGIT, -SPIKE_LOGIT)[
             ..., None])
         return torch.as_tensor(out, dtype=x.dtype, device=x.device)

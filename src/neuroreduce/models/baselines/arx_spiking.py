@@ -123,24 +123,25 @@ def run_arx(current: np.ndarray, ar: np.ndarray, ex: np.ndarray, c: float,
 class ARXSpikingModule(nn.Module):
     """Fitted ``arx_spiking`` member: ``[batch, time, 1] -> [batch, time, n_outputs]``."""
 
-    def __init__(self, n_outputs: int, order: int, lags: int, decay: np.ndarray) -> None:
+    def __init__(self, n_outputs: int, order: int, lags: int, decay: np.ndarray,
+                 refractory: int) -> None:
         super().__init__()
+        self.decay, self.refractory = decay, refractory  # from the config
         self.hist = nn.Parameter(torch.zeros(decay.size, dtype=torch.float64))
-        self.register_buffer("decay", torch.as_tensor(decay, dtype=torch.float64))
         self.ar = nn.Parameter(torch.zeros(order, dtype=torch.float64))
         self.ex = nn.Parameter(torch.zeros(lags, dtype=torch.float64))
         #: c, theta, v_reset, v_spike, v0
         self.scalars = nn.Parameter(torch.zeros(5, dtype=torch.float64))
-        self.register_buffer("refractory", torch.zeros((), dtype=torch.int64))
-        self.register_buffer("head_kind", torch.zeros(n_outputs, dtype=torch.int64))
+        self.head_kind = nn.Parameter(torch.zeros(n_outputs, dtype=torch.float64),
+                                      requires_grad=False)  # 0: voltage, 1: spike logit
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cur = x[..., 0].detach().double().cpu().numpy()
         c, theta, v_reset, v_spike, v0 = self.scalars.detach().tolist()
         v, fired = run_arx(cur, self.ar.detach().numpy(), self.ex.detach().numpy(), c,
-                           np.array([theta]), v_reset, int(self.refractory), v_spike, v0,
-                           self.hist.detach().numpy(), self.decay.numpy())
-        kind = self.head_kind.cpu().numpy()
+                           np.array([theta]), v_reset, self.refractory, v_spike, v0,
+                           self.hist.detach().numpy(), self.decay)
+        kind = self.head_kind.detach().cpu().numpy()
         out = np.where(kind == 0, v[0][..., None],
                        np.where(fired[0], SPIKE_LOGIT, -SPIKE_LOGIT)[..., None])
         return torch.as_tensor(out, dtype=x.dtype, device=x.device)
@@ -151,7 +152,12 @@ def build(config: ARXSpikingConfig, *, n_inputs: int, n_outputs: int) -> ARXSpik
     if n_inputs != 1:
         raise ConfigError(f"model 'arx_spiking' takes one input channel (the current), got "
                           f"{n_inputs}")
-    return ARXSpikingModule(n_outputs, config.order, config.hidden, _decays(config))
+    return ARXSpikingModule(n_outputs, config.order, config.hidden, _decays(config),
+                            _refractory(config))
+
+
+def _refractory(config: ARXSpikingConfig) -> int:
+    return max(1, round(5.0 / config.sample_ms))
 
 
 def _decays(config: ARXSpikingConfig) -> np.ndarray:
@@ -239,7 +245,6 @@ def fit(config: ARXSpikingConfig, *, train: Assembled, valid: Assembled, layout:
         module.hist.copy_(torch.as_tensor(values["hist"]))
         module.scalars.copy_(torch.tensor([values[k] for k in
                                            ("c", "theta", "v_reset", "v_spike", "v0")]))
-        module.refractory.fill_(int(values["refractory"]))
         for h in layout.heads:
             module.head_kind[h.start] = 1 if h.kind == "binary" else 0
     return module
