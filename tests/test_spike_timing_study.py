@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,3 +159,61 @@ def test_json_of_scores_is_plain() -> None:
     data = _layout_dataset()
     out = _scores(data, data.outputs, data.field("spikes").values)
     json.dumps(out)  # a results.json block: plain types only
+
+
+# ------------------------------------------------------------------------- the declared study
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "experiments" / "spike_timing" / "tiny.toml"
+
+
+def test_winner_criterion_needs_more_than_one_error() -> None:
+    from neuroreduce.studies.spike_timing.scores import winner
+
+    clear = winner({"a": {"gamma_A": 0.8, "se": 0.05}, "b": {"gamma_A": 0.6, "se": 0.05}})
+    assert clear["label"] == "a" and clear["holds"] is True
+    close = winner({"a": {"gamma_A": 0.8, "se": 0.05}, "b": {"gamma_A": 0.76, "se": 0.05}})
+    assert close["label"] == "a" and close["holds"] is False  # control: within one error
+    assert close["margins"]["b"]["beats"] is False
+
+
+def test_rescoring_scales_times_with_the_assumed_sampling_interval() -> None:
+    from neuroreduce.studies.spike_timing.scores import rescored
+
+    data = [[10.0, 50.0, 90.0], [10.4, 50.4, 90.4]]
+    trials = [{"split": "test", "stimulus": "00", "duration_ms": 200.0,
+               "data": {"outputs": d}, "model": {"outputs": [[t + 1.0 for t in d]]}}
+              for d in data]
+    rec = {"dt_ms": 0.2, "trials": trials}
+    # 1 ms late: inside +-2 ms at dt 0.2; x5 at an assumed dt of 1 ms: 5 ms late, outside
+    assert rescored(rec, "outputs", window_ms=2.0) > 0.9
+    assert rescored(rec, "outputs", window_ms=2.0, dt_ms=1.0) < 0.1
+    assert rescored(rec, "outputs", window_ms=4.0, dt_ms=0.2) > 0.9
+
+
+@pytest.mark.slow
+def test_tiny_study_end_to_end(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from neuroreduce.cli import app
+
+    out = tmp_path / "tiny"
+    r = CliRunner().invoke(app, ["experiment", "run", str(TINY), "-o", str(out)],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    analysis = json.loads((out / "analysis" / "spike_timing.json").read_text())
+    entry = analysis["datasets"]["adex"]
+    assert {"GRU-8", "PLRNN-8", "PLRNN-8 gtf", "RIDGE_ARX-50"} <= set(entry["models"])
+    for m in entry["models"].values():
+        assert set(m["per_stimulus"]) == {"00", "01"}
+        assert m["gamma_int"] > 0.3  # the simulated cell is reliable across repetitions
+    assert entry["winner"]["holds"] in (True, False)
+    for kind in ("raster", "traces", "sensitivity"):
+        assert Path(entry["figures"][kind]).stat().st_size > 1000
+    paragraphs = json.loads((out / "analysis" / "conclusions.json").read_text())["paragraphs"]
+    kinds = {p["kind"]: p for p in paragraphs}
+    assert {"spike_ranking", "spike_winner", "spike_sensitivity", "spike_cost"} <= set(kinds)
+    assert kinds["spike_winner"]["holds"] is entry["winner"]["holds"]
+    report = (out / "report" / "index.html").read_text()
+    assert "Spike timing on adex" in report and "adex_raster.png" in report
+    cfg = json.loads((out / "cells" / "adex__plrnn-8__gtf" / "config.json").read_text())
+    assert cfg["train"]["forcing"] == "generalised"  # recorded in the run config

@@ -318,8 +318,8 @@ def run_analyses(exp_dir: Path, spec: AnalysisSpec, *, progress: bool = True) ->
             "split": "test", "metric": "nrmse", "tolerance": spec.size_tolerance,
             "datasets": {d: error_vs_size(p, tolerance=spec.size_tolerance)
                          for d, p in size_points(cells).items()}})
-    for extra in study.analyses if study is not None and cells else ():
-        ctx = StudyContext(cells=cells, analyses=dict(results), resolved=resolved,
+    for extra in study.analyses if study is not None and (cells or typed) else ():
+        ctx = StudyContext(cells=[*cells, *typed], analyses=dict(results), resolved=resolved,
                            table=resolved.get("paper"), tolerance=spec.size_tolerance)
         step(extra.name, lambda extra=extra, ctx=ctx: extra.run(ctx))
     if any(c.variant != "all" for c in cells):

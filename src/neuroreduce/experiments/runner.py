@@ -396,11 +396,14 @@ def _payloads(
 
 def _cell_metrics(spec: ExperimentSpec, cell: Any, info: _DatasetInfo) -> tuple[str, ...]:
     """The experiment's metrics a cell reports: all of them for a typed task (each field is
-    scored with those of its kind), the continuous ones for a schema-v1 cell."""
+    scored with those of its kind), the continuous and spike-timing ones for a cell that
+    predicts the dense outputs only (the spike-timing ones score a voltage in mV)."""
     from neuroreduce.evaluation.metrics import METRICS
+    from neuroreduce.evaluation.registry import TASK_METRICS
 
     if _layout(cell, info).is_plain:
-        return tuple(m for m in spec.metrics if m in METRICS)
+        return tuple(m for m in spec.metrics if m in METRICS or (
+            m in TASK_METRICS and TASK_METRICS[m].kind == "spike_times"))
     return spec.metrics
 
 
