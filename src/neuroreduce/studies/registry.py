@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from neuroreduce.errors import ConfigError, unknown_name_error
-from neuroreduce.studies import barbulescu2023, spike_timing, wang2023
+from neuroreduce.studies import barbulescu2023, cortical_neuron, spike_timing, wang2023
 from neuroreduce.studies.base import CellShape, Study
 
 #: Every study, by name. Adding a study: one package under ``studies/`` and one entry here.
 STUDIES: dict[str, Study] = {s.name: s for s in (
     barbulescu2023.STUDY,
+    cortical_neuron.STUDY,
     spike_timing.STUDY,
     wang2023.STUDY,
 )}

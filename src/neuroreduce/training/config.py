@@ -181,11 +181,9 @@ class TrainConfig:
             )
         opts = self.model_options
         opts = dict(opts) if isinstance(opts, dict) else dict(tuple(p) for p in opts)
+        opts = {k: tuple(v) if isinstance(v, list) else v for k, v in opts.items()}  # TOML lists
         model_config(self.model, self.hidden, opts)  # unknown options / bad values: one line
-        object.__setattr__(
-            self, "model_options",
-            tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in opts.items())),
-        )
+        object.__setattr__(self, "model_options", tuple(sorted(opts.items())))
         terms = tuple(
             t if isinstance(t, TermSpec) else TermSpec.from_dict(t) for t in self.objective
         )
