@@ -241,3 +241,15 @@ def test_connectome_gnn_binds_neurons_and_round_trips(tmp_path):
     np.testing.assert_allclose(a, b, atol=1e-6)
     adj = run.model.members[0].edges.adjacency
     assert torch.equal(adj, torch.as_tensor(connectome_adjacency(NAMES)))
+
+
+def test_edge_weight_is_second_softmax_probability():
+    from neuroreduce.models.graph.edges import InferredEdges
+
+    torch.manual_seed(0)
+    enc = InferredEdges(6, 8)
+    h = torch.randn(3, 5, 8)
+    z = torch.relu(enc.pair_i(h)[..., :, None, :] + enc.pair_j(h)[..., None, :, :])
+    probs = torch.softmax(enc.out(z), dim=-1)
+    assert torch.allclose(enc.weights(h), probs[..., 1], atol=1e-6)
+    assert not torch.allclose(enc.weights(h), probs[..., 0], atol=1e-3)

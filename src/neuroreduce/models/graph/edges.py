@@ -48,7 +48,9 @@ class InferredEdges(nn.Module):
     def weights(self, h: torch.Tensor) -> torch.Tensor:
         """Edge weights ``[..., N, N]`` in (0, 1) from node hidden features ``[..., N, H]``."""
         z = torch.relu(self.pair_i(h)[..., :, None, :] + self.pair_j(h)[..., None, :, :])
-        return torch.softmax(self.out(z), dim=-1)[..., 1]
+        logits = self.out(z)
+        # softmax over the two edge types, second probability: sigmoid of the logit difference
+        return torch.sigmoid(logits[..., 1] - logits[..., 0])
 
     def forward(self, feats: torch.Tensor, *, static: bool, first: int = 0) -> torch.Tensor:
         """Adjacency of node features ``feats [batch, time, N, F]``.
