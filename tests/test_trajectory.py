@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from neuroreduce.datasets.dataset import Dataset
 from neuroreduce.errors import ConfigError, DatasetError
 from neuroreduce.models.registry import build_model
 from neuroreduce.wholebrain.trajectory import (
@@ -124,6 +125,14 @@ def test_connectome_needs_names_and_bad_segments():
     r = train_trajectory(seg, seg, small(model="gnn_connectome", epochs=1, model_options={
         "window": 1, "neurons": ("AVAL", "AVAR", "AVBL", "AVBR")}))
     assert r.model.edges.adjacency[0, 1] == 1  # AVAL-AVAR gap junction
+    names = ("AVAL", "AVAR", "AVBL", "AVBR")
+    data = Dataset(inputs=seg, outputs=np.zeros((8, seg.shape[1], 0), np.float32), dt_ms=600.0,
+                   input_names=names + tuple(f"d_{n}" for n in names), output_names=(),
+                   input_units="z", output_units="", families=("w",) * 8, split=None,
+                   provenance={})
+    r2 = train_trajectory(data, data, small(model="gnn_connectome", epochs=1))
+    assert dict(r2.options)["neurons"] == names  # taken from the dataset's channel names
+    assert torch.equal(r2.model.edges.adjacency, r.model.edges.adjacency)
     with pytest.raises(DatasetError, match="too short"):
         train_trajectory(seg[:, :4], seg, small(epochs=1))
     bad = seg.copy()
