@@ -35,7 +35,7 @@ HEADER = '''\
 # to 0 over the epochs instead of to 1e-5 over 800 steps; an epoch is one pass over our training
 # trials; z-scored outputs instead of voltage x 100; a 2 x 2 linear read-out after the 2-unit
 # output layer (+6 parameters).
-#   neuroreduce experiment run experiments/cortical_neuron/blog_grid.toml -o runs/cortical_neuron/blog
+#   neuroreduce experiment run experiments/cortical_neuron/blog_grid.toml -o runs/blog_grid
 
 [experiment]
 name = "cortical_neuron_blog_grid"

@@ -156,8 +156,10 @@ def parameter_table(*, n_inputs: int = NEURONIO_INPUTS, n_outputs: int = NEURONI
                     max_parameters: int | None = None) -> list[dict[str, Any]]:
     """Our parameter count of every configuration of the study next to the published one.
 
-    Each model is built by its registered family (``build_model``) and its trainable scalars
-    counted, so the numbers are those of the code that trains.
+    Families with a closed-form count (``stacked_rnn``, ``tcn``, ``elm``: their
+    ``parameter_count``, equal to the built model's, see ``tests/test_families.py``) are counted
+    from their checked config; the others are built (``build_model``) and their trainable
+    scalars counted.
 
     Args:
         n_inputs: Input channels (NeuronIO: 1,278).
@@ -168,15 +170,19 @@ def parameter_table(*, n_inputs: int = NEURONIO_INPUTS, n_outputs: int = NEURONI
         Rows ``{"label", "model", "hidden", "options", "parameters", "published",
         "difference", "compared_with"}``, smallest first.
     """
-    from neuroreduce.models import count_parameters
-    from neuroreduce.models.registry import build_model
+    from neuroreduce.models import count_parameters, elm, stacked_rnn, tcn
+    from neuroreduce.models.registry import build_model, model_config
 
+    closed_form = {"stacked_rnn": stacked_rnn.parameter_count, "tcn": tcn.parameter_count,
+                   "elm": elm.parameter_count}
     out = []
     for label, model, hidden, options, published, note in model_rows():
-        net = build_model(model, hidden=hidden, n_inputs=n_inputs, n_outputs=n_outputs,
-                          options=options)
-        ours = count_parameters(net)
-        del net
+        if model in closed_form:
+            ours = closed_form[model](model_config(model, hidden, options), n_inputs=n_inputs,
+                                      n_outputs=n_outputs)
+        else:
+            ours = count_parameters(build_model(model, hidden=hidden, n_inputs=n_inputs,
+                                                n_outputs=n_outputs, options=options))
         if max_parameters is not None and ours > max_parameters:
             continue
         out.append({"label": label, "model": model, "hidden": hidden,
