@@ -49,13 +49,14 @@ def small():
     return dataclasses.replace(ds, split=np.array([0, 0, 1, 2] * 2, np.int8))
 
 
-@pytest.mark.parametrize("model,options", [
-    ("arx_spiking", ()),
-    ("adex", (("iterations", 2), ("forced_iterations", 2), ("popsize", 6))),
+@pytest.mark.parametrize("model,hidden,options", [
+    ("arx_spiking", 20, ()),
+    ("adex", 1, (("iterations", 2), ("forced_iterations", 2), ("popsize", 6))),
+    ("spike_glm", 20, (("bases", 4),)),
 ])
-def test_family_trains_saves_loads_predicts(small, tmp_path, model, options):
-    res = train(small, TrainConfig(model=model, epochs=1, seeds=(0,), model_options=options),
-                tmp_path, progress=False)
+def test_family_trains_saves_loads_predicts(small, tmp_path, model, hidden, options):
+    res = train(small, TrainConfig(model=model, hidden=hidden, epochs=1, seeds=(0,),
+                                   model_options=options), tmp_path, progress=False)
     run = load_run(tmp_path)
     a, b = predict_fields(res, small), predict_fields(run, small)
     assert set(a) == {"outputs", "spikes"}
@@ -64,11 +65,13 @@ def test_family_trains_saves_loads_predicts(small, tmp_path, model, options):
         np.testing.assert_allclose(a[k], b[k])
     p = a["spikes"]
     assert p.min() >= 0 and p.max() <= 1
-    # spikes drawn in the voltage (0 mV crossings) are the samples the spike head marks
     v = a["outputs"][0, ..., 0]
     crossing = np.zeros(v.shape, bool)
     crossing[:, 1:] = (v[:, :-1] < 0) & (v[:, 1:] >= 0)
-    assert np.array_equal(crossing, p[0, ..., 0] > 0.5)
+    if model == "spike_glm":  # a spike probability; spikes drawn from it (fixed realisation)
+        assert crossing.any() and 0 < p.mean() < 0.1
+    else:  # spikes drawn in the voltage (0 mV crossings) are the samples the head marks
+        assert np.array_equal(crossing, p[0, ..., 0] > 0.5)
 
 
 def test_arx_spiking_fits_spikes(small, tmp_path):
@@ -84,14 +87,27 @@ def test_arx_spiking_fits_spikes(small, tmp_path):
     assert abs(_gamma_a(small.outputs[..., 0], silent)[0]) < 0.15
 
 
+def test_spike_glm_history_is_refractory(small):
+    """The fitted history filter suppresses firing right after a spike (refractoriness)."""
+    from neuroreduce.models.baselines.spike_glm import SpikeGLMConfig, fit_spike_glm
+
+    cfg = SpikeGLMConfig(hidden=20, bases=4)
+    spk = small.field("spikes").values[..., 0] > 0.5
+    values = fit_spike_glm(small.inputs[..., 0], spk, cfg)
+    assert values["hist"][:3].sum() < -2.0  # the 1-5 ms traces: strongly negative
+    shuffled = np.random.default_rng(0).permuted(spk, axis=1)  # wrong control: no refractoriness
+    assert fit_spike_glm(small.inputs[..., 0], shuffled, cfg)["hist"][:3].sum() > -2.0
+
+
 @pytest.mark.parametrize("model,option", [
     ("adex", {"popsize": 2}), ("adex", {"step_ms": 0.0}), ("adex", {"spike_weight": -1.0}),
     ("adex", {"forced_iterations": -1}), ("arx_spiking", {"order": 0}),
     ("arx_spiking", {"history_ms": (1.0, -2.0)}), ("arx_spiking", {"alpha_ridge": float("nan")}),
+    ("spike_glm", {"bases": 30}), ("spike_glm", {"alpha": 0.0}),
 ])
 def test_bad_options(model, option):
     with pytest.raises(ConfigError) as err:
-        model_config(model, 1, option)
+        model_config(model, 20, option)
     assert "\n" not in str(err.value)
 
 

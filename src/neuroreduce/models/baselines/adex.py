@@ -14,7 +14,10 @@ autoregressive ``V[k] = alpha V[k-1] + beta I[k-1] + c`` on samples away from sp
 
     loss = RMSE(subthreshold V) / std(subthreshold V) + spike_weight * (1 - mean Gamma)
 
-where the RMSE leaves out samples from 1 ms before to 5 ms after every data or model spike and
+in two stages: first all parameters on the subthreshold RMSE of runs whose spikes (reset and
+adaptation jump) are imposed at the data's spike times (``forced_iterations``), then the
+threshold parameters ``VT, DT`` (:data:`SPIKE_PARAMS`) on the full loss (``iterations``). The
+RMSE leaves out samples from 1 ms before to 5 ms after every data or model spike and
 Gamma is the coincidence factor (+-``window_ms``) per trace (a trace with data spikes whose
 model train is undefined counts Gamma = 0). Data spikes are the ``spikes`` target when the task
 has one, else upward crossings of the midpoint between the median and the maximum voltage.
@@ -46,6 +49,8 @@ if TYPE_CHECKING:  # only annotations: importing training here would be circular
 
 #: Logit magnitude written to a binary spikes head.
 SPIKE_LOGIT = 8.0
+#: Parameters the second (spike-timing) stage adjusts; the first fixes the others.
+SPIKE_PARAMS = ("VT", "DT")
 #: Parameters kept positive (fitted on a log scale).
 _POSITIVE = ("tau_m", "DT", "R", "tau_w")
 
@@ -72,8 +77,8 @@ class AdExConfig:
     hidden: int = 1
     sample_ms: float = 0.2
     popsize: int = 24
-    forced_iterations: int = 40
-    iterations: int = 60
+    forced_iterations: int = 60
+    iterations: int = 20
     step_ms: float = 0.1
     sigma0: float = 0.5
     spike_weight: float = 1.0
@@ -256,10 +261,10 @@ class AdExFit:
 
 def fit_adex(
     current: np.ndarray, voltage: np.ndarray, spikes: np.ndarray | None = None, *,
-    dt: float = 1.0, sample_ms: float = 0.2, popsize: int = 24, iterations: int = 60,
+    dt: float = 1.0, sample_ms: float = 0.2, popsize: int = 24, iterations: int = 20,
     sigma0: float = 0.5, spike_weight: float = 1.0, window_ms: float = 2.0, seed: int = 0,
-    start: dict | None = None, forced_iterations: int = 40, segment_ms: float | None = None,
-    burn_in_ms: float = 500.0, step_ms: float = 0.05,
+    start: dict | None = None, forced_iterations: int = 60, segment_ms: float | None = None,
+    burn_in_ms: float = 500.0, step_ms: float = 0.1,
 ) -> AdExFit:
     """Fit the reduced AdEx to traces by CMA-ES (see the module docstring).
 
@@ -343,24 +348,33 @@ def fit_adex(
 
     best_z, evals = np.zeros(len(REDUCED_NAMES)), 0
     best_loss = math.inf
-    stages = ((forced_losses, sigma0, forced_iterations), (losses, 0.5 * sigma0, iterations))
-    for stage, (loss_fn, sigma, n_iter) in enumerate(stages):
+    spike_idx = [REDUCED_NAMES.index(n) for n in SPIKE_PARAMS]
+    stages = ((forced_losses, list(range(len(REDUCED_NAMES))), sigma0, forced_iterations),
+              (losses, spike_idx, sigma0, iterations))
+    for stage, (loss_fn, active, sigma, n_iter) in enumerate(stages):
         if n_iter == 0:
             continue
+        base = best_z.copy()
+
+        def full(z_sub, base=base, active=active):
+            z = base.copy()
+            z[active] = z_sub
+            return z
+
         es = cma.CMAEvolutionStrategy(
-            best_z, sigma,
+            base[active], sigma,
             {"popsize": popsize, "seed": int(seed) + 1 + stage, "verbose": -9,
              "maxiter": n_iter, "bounds": [-6.0, 6.0]},
         )
         best_loss = math.inf
         while not es.stop():
             zs = es.ask()
-            ls = loss_fn(zs)
+            ls = loss_fn([full(z) for z in zs])
             evals += len(zs)
             es.tell(zs, ls)
             k = int(np.argmin(ls))
             if ls[k] < best_loss:
-                best_loss, best_z = ls[k], np.array(zs[k])
+                best_loss, best_z = ls[k], full(np.array(zs[k]))
     params = coords.decode(best_z)
     for name in ("tau_m", "tau_w"):
         params[name] *= dt
