@@ -81,6 +81,30 @@ without = ["AVAL", "AVAR"]
 few = ["AVAL", "AIBR"]
 models = ["SVM"]
 edges = true
+
+[trajectory]
+counts = [1, 2]
+window = 6
+stride = 4
+max_combinations = 1
+
+[[trajectory.models]]
+name = "MLP"
+model = "mlp_agg"
+hidden = 8
+epochs = 2
+train_steps = 2
+eval_steps = 4
+anneal_epochs = 1
+
+[[trajectory.models]]
+name = "GNN"
+model = "gnn_inferred"
+hidden = 8
+epochs = 2
+train_steps = 2
+eval_steps = 4
+anneal_epochs = 1
 """
 
 
@@ -118,6 +142,10 @@ def test_tiny_study_end_to_end(tmp_path):
     assert kinds["few_neurons"]["holds"] in (True, False)
     report = (out / "report.md").read_text()
     assert "| SVM |" in report and "98.8 ± 0.4" in report  # next to the paper's numbers
+    traj = results["trajectory"]["summary"]
+    assert set(traj) == {"MLP k=1", "MLP k=2", "GNN k=1", "GNN k=2"}
+    assert len(traj["GNN k=1"]["unseen"]) == 4 and len(traj["GNN k=1"]["other"]) == 4
+    assert "trajectory" in kinds and "Fig. 4C" in report
 
 
 def _results(gnn: float, mlp: float, svm: float, svm_test: float) -> dict:
@@ -138,6 +166,21 @@ def test_conclusions_hold_and_fail_on_planted_numbers():
     assert "does NOT hold" in bad["generalisation"]["text"]
 
 
+def test_trajectory_conclusions_on_planted_numbers():
+    def res(gnn: float, mlp: float) -> dict:
+        summary = {"GNN k=1": {"unseen": [gnn] * 4, "other": None, "cells": 1},
+                   "GNN k=4": {"unseen": [gnn / 2] * 4, "other": None, "cells": 1},
+                   "MLP k=1": {"unseen": [mlp] * 4, "other": None, "cells": 1},
+                   "MLP k=4": {"unseen": [mlp * 2] * 4, "other": None, "cells": 1}}
+        return {"trajectory": {"summary": summary}}
+
+    good = {p["kind"]: p for p in C.trajectories(res(0.01, 0.02))}
+    assert good["trajectory"]["holds"] is True
+    assert good["trajectory_worms"]["holds"] is False  # MLP got worse with more worms
+    bad = {p["kind"]: p for p in C.trajectories(res(0.05, 0.02))}
+    assert bad["trajectory"]["holds"] is False
+
+
 def test_study_file_errors_are_one_line(tmp_path):
     f = tmp_path / "s.toml"
     f.write_text(STUDY_FILE.replace("[variants]", "[variants]\nbogus = 1"))
@@ -152,6 +195,9 @@ def test_study_file_errors_are_one_line(tmp_path):
         load_spec(f)
     f.write_text(STUDY_FILE.replace("k = 2", "k = 0"))
     with pytest.raises(ConfigError, match="k must be an integer >= 1"):
+        load_spec(f)
+    f.write_text(STUDY_FILE.replace("window = 6", "window = 3"))
+    with pytest.raises(ConfigError, match="window must be an integer >= 5"):
         load_spec(f)
     with pytest.raises(ConfigError, match="cannot read"):
         load_spec(tmp_path / "missing.toml")

@@ -153,3 +153,20 @@ def test_bad_inputs_are_one_line():
     with pytest.raises(ConfigError, match="distinct"):
         P.cell_payloads([], [P.ModelSpec("A", "svm"), P.ModelSpec("A", "svm")], windows="x",
                         other=None, config=P.ProtocolConfig())
+
+
+def test_trajectory_protocol_rows_per_step():
+    from neuroreduce.wholebrain.trajectory import TrajectoryConfig
+
+    ds = make_windows(3, 12, seed=5)
+    config = TrajectoryConfig(model="mlp_agg", hidden=8, train_steps=3, eval_steps=4, epochs=1,
+                              anneal_epochs=1, batch_size=16)
+    rows = P.run_trajectory_protocol(ds, [P.TrajectoryModel("MLP", config)], [1, 2],
+                                     other=make_windows(1, 6, seed=6, prefix="o"),
+                                     max_combinations=1)
+    assert len(rows) == 2  # one combination of 1 and one of 2 training worms
+    for r in rows:
+        assert "error" not in r, r
+        assert len(r["mse_unseen"]) == 4 and np.isfinite(r["mse_unseen"]).all()
+        assert len(r["mse_other"]) == 4
+        assert r["n_train_worms"] == len(r["train_worms"])

@@ -569,3 +569,106 @@ def mean_std(values: Sequence[float | None]) -> tuple[float, float, int]:
     """Mean, std and count of the finite values (NaN, NaN, 0 when none)."""
     v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
     return (float(np.mean(v)), float(np.std(v)), len(v)) if v else (math.nan, math.nan, 0)
+
+
+# ----------------------------------------------------------------------- trajectories (Fig. 4C)
+@dataclass(frozen=True)
+class TrajectoryModel:
+    """One trajectory model of the Fig. 4C comparison.
+
+    Attributes:
+        name: Row label (e.g. ``"GNN"``, ``"MLP"``).
+        config: Its :class:`~neuroreduce.wholebrain.trajectory.TrajectoryConfig`.
+    """
+
+    name: str
+    config: Any
+
+
+def run_trajectory_cell(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Task function: train one trajectory model on the training worms' segments (a seeded
+    10 % of them validate) and return the free-running MSE per prediction step on the unseen
+    worms' segments (``mse_unseen``) and the other set's (``mse_other``; None without)."""
+    from neuroreduce.wholebrain.trajectory import per_step_mse, train_trajectory
+
+    start = time.perf_counter()
+    segments = _dataset(payload["segments"])
+    other = _dataset(payload.get("other"))
+    config = payload["config"]
+    train_idx = np.asarray(payload["train"], np.int64)
+    rng = np.random.default_rng(payload["seed"])
+    order = rng.permutation(train_idx)
+    n_valid = max(1, order.size // 10)
+    result = train_trajectory(segments.select_trials(order[n_valid:]),
+                              segments.select_trials(order[:n_valid]), config)
+    unseen = np.asarray(payload["unseen"], np.int64)
+
+    def mse(ds: Dataset | None, idx: np.ndarray) -> list[float] | None:
+        if ds is None or idx.size == 0:
+            return None
+        return per_step_mse(result.model, ds.inputs[idx], burn_in=config.burn_in,
+                            steps=config.eval_steps).tolist()
+
+    return {"model": payload["name"], "n_train_worms": len(payload["train_worms"]),
+            "train_worms": list(payload["train_worms"]), "best_epoch": result.best_epoch,
+            "mse_unseen": mse(segments, unseen),
+            "mse_other": mse(other, np.arange(0 if other is None else other.n_trials)),
+            "seconds": time.perf_counter() - start}
+
+
+def run_trajectory_protocol(
+    segments: Dataset,
+    models: Sequence[TrajectoryModel],
+    train_counts: Sequence[int],
+    *,
+    other: Dataset | None = None,
+    max_combinations: int | None = None,
+    group: str = "worm",
+    seed: int = 0,
+    backend: Backend | None = None,
+    work_dir: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """Fig. 4C: MSE per prediction step of models trained on ``k`` worms (each ``k`` of
+    ``train_counts``; every k-of-n combination, at most ``max_combinations``), evaluated on
+    the other worms' segments and on ``other``'s.
+
+    Args:
+        segments: Window dataset of segments long enough for burn-in + 1 + eval steps
+            (e.g. ``windowed(recordings, window=17, stride=4)``).
+        models: The trajectory models.
+        train_counts: Numbers of training worms (the paper: 1 and 5).
+        other: Segments of another recording set (same channels) or None.
+        max_combinations: Cap on combinations per count.
+        group: The worm group field.
+        seed: Seed of the train/valid draw.
+        backend: Where the cells run.
+        work_dir: Folder for the files the workers read.
+
+    Returns:
+        One row per (model, count, combination) (see :func:`run_trajectory_cell`); failed
+        cells as rows with ``error``.
+    """
+    ids, names = worm_ids(segments, group)
+    present = [names[i] for i in sorted(set(ids.tolist()))]
+    backend = backend or Backend()
+    with tempfile.TemporaryDirectory(prefix="wholebrain-") as tmp:
+        folder = Path(work_dir) if work_dir is not None else Path(tmp)
+        seg_path, other_path = _write_inputs(folder, segments, other)
+        tasks = {}
+        for k in train_counts:
+            combos = combinations(present, k)[: max_combinations or None]
+            for c, worms in enumerate(combos):
+                in_train = np.isin(ids, [names.index(w) for w in worms])
+                for m in models:
+                    tasks[f"{m.name}/k{k}/c{c:03d}"] = {
+                        "segments": seg_path, "other": other_path, "name": m.name,
+                        "config": m.config, "train_worms": list(worms), "seed": seed + c,
+                        "train": np.flatnonzero(in_train).tolist(),
+                        "unseen": np.flatnonzero(~in_train).tolist(),
+                    }
+        rows = []
+        for outcome in run_tasks(run_trajectory_cell, tasks, backend, progress=False,
+                                 description="trajectory cells"):
+            rows.append(outcome.value if outcome.ok else {"key": outcome.key,
+                                                          "error": outcome.error})
+    return rows

@@ -171,9 +171,64 @@ def variants(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _mse_set(summary: Mapping[str, Any]) -> str:
+    """The evaluation set of Fig. 4C: the other set where there is one (the paper's Nichols
+    worms), else the unseen worms."""
+    return "other" if any(v.get("other") for v in summary.values()) else "unseen"
+
+
+def trajectories(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Fig. 4C: the GNN's free-running MSE below the other models'; more training worms
+    lower it (criteria: mean MSE over the prediction steps)."""
+    traj = results.get("trajectory") or {}
+    summary = traj.get("summary") or {}
+    if not summary:
+        return []
+    which = _mse_set(summary)
+    mean = {k: float(sum(v[which]) / len(v[which])) for k, v in summary.items() if v.get(which)}
+    out = []
+    counts = sorted({int(k.rsplit("k=", 1)[1]) for k in mean})
+    models = sorted({k.rsplit(" k=", 1)[0] for k in mean})
+    lines = "; ".join(f"{k}: {mean[k]:.4g} (step 1 {summary[k][which][0]:.3g}, step "
+                      f"{len(summary[k][which])} {summary[k][which][-1]:.3g})" for k in mean)
+    checks = []
+    if "GNN" in models and len(models) > 1:
+        for c in counts:
+            if f"GNN k={c}" in mean:
+                others = [mean[f"{m} k={c}"] for m in models if m != "GNN" and
+                          f"{m} k={c}" in mean]
+                if others:
+                    checks.append(mean[f"GNN k={c}"] < min(others))
+    if checks:
+        holds = all(checks)
+        out.append(paragraph(
+            "trajectory", "Fig. 4C: does the GNN predict trajectories best?",
+            f"Mean free-running MSE over the prediction steps on the {which} worms: {lines}. "
+            f"The paper's \"our Markovian GNN outperformed all MLP models\" "
+            f"{'holds' if holds else 'does NOT hold'} on our data (criterion: lowest mean MSE "
+            "for every number of training worms).", holds))
+    more = []
+    for m in models:
+        lo, hi = f"{m} k={counts[0]}", f"{m} k={counts[-1]}"
+        if len(counts) > 1 and lo in mean and hi in mean:
+            more.append((m, mean[hi] < mean[lo], mean[lo], mean[hi]))
+    if more:
+        holds = all(ok for _, ok, _, _ in more)
+        detail = "; ".join(f"{m}: {a:.4g} with {counts[0]} vs {b:.4g} with {counts[-1]} worm(s)"
+                           for m, _, a, b in more)
+        out.append(paragraph(
+            "trajectory_worms", "More training worms, better trajectories?",
+            f"{detail}. The paper's \"increasing the number of worms included during training "
+            f"also improved generalization\" {'holds' if holds else 'does NOT hold'}.", holds))
+    if not out:
+        out.append(paragraph("trajectory", "Fig. 4C: MSE per prediction step",
+                             f"Mean MSE on the {which} worms: {lines}."))
+    return out
+
+
 def study_conclusions(ctx: StudyContext) -> list[dict[str, Any]]:
     """Every paragraph of the study (empty without protocol results)."""
     results = ctx.analyses.get("wang2023")
     if not results:
         return []
-    return table1(results) + variants(results)
+    return table1(results) + variants(results) + trajectories(results)

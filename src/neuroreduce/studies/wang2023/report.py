@@ -72,6 +72,18 @@ def report_markdown(results: Mapping[str, Any], paragraphs: Sequence[Mapping[str
             confusion_markdown(results), ""]
     if any(e.get("confusion_other") for e in runs["all"]["summary"].values()):
         out += ["## Confusion matrices (other set)", "", confusion_markdown(results, "other"), ""]
+    traj = (results.get("trajectory") or {}).get("summary") or {}
+    if traj:
+        out += ["## Trajectories: MSE per prediction step (Fig. 4C; steps 1 / 8 / 16 as Fig. 4D)",
+                "", "| model | unseen worms | other set | cells |", "|---|---|---|---|"]
+        for k, v in traj.items():
+            cols = []
+            for s in ("unseen", "other"):
+                m = v.get(s)
+                cols.append("-" if not m else " / ".join(
+                    f"{m[i - 1]:.4g}" for i in (1, 8, 16) if i <= len(m)))
+            out.append(f"| {k} | {cols[0]} | {cols[1]} | {v['cells']} |")
+        out.append("")
     out += ["## Conclusions", ""]
     for p in paragraphs:
         tag = {True: " [holds]", False: " [does not hold]"}.get(p.get("holds"), "")

@@ -38,6 +38,17 @@ worms x shuffled-window folds, scored on the same worms, unseen worms and anothe
     models = ["MLP", "GNN"]     # models run in the variants (default: all)
     edges = true                # score inferred edges (AUROC vs connectome / true wiring)
 
+    [trajectory]                # Fig. 4C: MSE per prediction step (optional)
+    counts = [1, 4]             # training worms
+    window = 17                 # segment frames (burn-in + 1 + 16 evaluated steps)
+    stride = 4
+    max_combinations = 2
+
+    [[trajectory.models]]       # TrajectoryConfig fields + name
+    name = "GNN"
+    model = "gnn_inferred"
+    hidden = 256
+
 Output folder: ``results.json`` (every cell, summaries, paper numbers, AUROC, timing),
 ``conclusions.json`` and ``report.md``; simulated recordings are cached in ``data/`` by spec
 hash.
@@ -62,7 +73,8 @@ from neuroreduce.errors import ConfigError
 from neuroreduce.execution import Backend
 from neuroreduce.wholebrain.protocol import ModelSpec, ProtocolConfig, mean_std, run_protocol
 
-SECTIONS = ("experiment", "data", "protocol", "models", "variants")
+SECTIONS = ("experiment", "data", "protocol", "models", "variants", "trajectory")
+TRAJECTORY_KEYS = ("models", "counts", "window", "stride", "max_combinations")
 DATA_KEYS = ("importer", "source", "options", "window", "simulated", "other", "dataset",
              "other_dataset")
 VARIANT_KEYS = ("without", "few", "models", "edges")
@@ -90,6 +102,8 @@ class WangSpec:
         few: The neurons of the "few shared neurons" variant (empty: none).
         variant_models: Models run in the variants.
         edges: Score inferred edges.
+        trajectory: Fig. 4C settings: ``models`` (TrajectoryModel), ``counts``, ``window``,
+            ``stride``, ``max_combinations``; None: no trajectory run.
     """
 
     name: str
@@ -109,6 +123,7 @@ class WangSpec:
     edges: bool = False
     dataset: str | None = None
     other_dataset: str | None = None
+    trajectory: Mapping[str, Any] | None = None
     source_text: str = field(default="", repr=False)
 
 
@@ -183,6 +198,7 @@ def load_spec(path: str | Path, *, source: str | None = None) -> WangSpec:
     if unknown:
         raise ConfigError(f"{where} [variants] models: {unknown[0]!r} is not a declared model "
                           f"({', '.join(names)})")
+    trajectory = _trajectory(doc.get("trajectory"), f"{where} [trajectory]")
     window = data.get("window", 8)
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise ConfigError(f"{where} [data] window must be an integer >= 1, got {window!r}")
@@ -192,8 +208,44 @@ def load_spec(path: str | Path, *, source: str | None = None) -> WangSpec:
         simulated=simulated, other=other, window=window, protocol=protocol,
         models=tuple(models), paper_rows=rows, without=tuple(var.get("without", ())),
         few=tuple(var.get("few", ())), variant_models=vmodels, edges=bool(var.get("edges")),
-        dataset=files["dataset"], other_dataset=files["other_dataset"], source_text=text,
+        dataset=files["dataset"], other_dataset=files["other_dataset"], trajectory=trajectory,
+        source_text=text,
     )
+
+
+def _trajectory(table: Mapping[str, Any] | None, where: str) -> dict[str, Any] | None:
+    """The checked ``[trajectory]`` table (models as TrajectoryModel)."""
+    from neuroreduce.wholebrain.protocol import TrajectoryModel
+    from neuroreduce.wholebrain.trajectory import TrajectoryConfig
+
+    if table is None:
+        return None
+    _keys(table, TRAJECTORY_KEYS, where)
+    models = []
+    for m in table.get("models", []):
+        m = dict(m)
+        name = m.pop("name", None)
+        if not name:
+            raise ConfigError(f"{where}: every model needs a name")
+        if "model_options" in m:
+            m["model_options"] = tuple(dict(m["model_options"]).items())
+        try:
+            models.append(TrajectoryModel(str(name), TrajectoryConfig(**_tuples(m))))
+        except TypeError as exc:
+            raise ConfigError(f"{where} model {name!r}: {exc}") from None
+    if not models:
+        raise ConfigError(f"{where}: declare at least one model")
+    counts = tuple(table.get("counts", (1,)))
+    if not counts or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in counts):
+        raise ConfigError(f"{where}: counts must be integers >= 1, got {list(counts)}")
+    need = max(c.config.burn_in + 1 + c.config.eval_steps for c in models)
+    window = table.get("window", need)
+    if isinstance(window, bool) or not isinstance(window, int) or window < need:
+        raise ConfigError(f"{where}: window must be an integer >= {need} (burn-in + 1 + "
+                          f"eval_steps), got {window!r}")
+    return {"models": tuple(models), "counts": counts, "window": window,
+            "stride": int(table.get("stride", 4)),
+            "max_combinations": table.get("max_combinations")}
 
 
 def _tuples(table: Mapping[str, Any]) -> dict[str, Any]:
@@ -283,6 +335,22 @@ def edge_scores(rows: Sequence[Mapping[str, Any]], names: Sequence[str],
     return out
 
 
+def trajectory_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per ``"<model> k=<count>"``: mean MSE per prediction step on unseen worms and the other
+    set over the combinations (lists; None where missing), and the number of cells."""
+    out: dict[str, Any] = {}
+    for r in rows:
+        if "error" in r:
+            continue
+        key = f"{r['model']} k={r['n_train_worms']}"
+        out.setdefault(key, {"unseen": [], "other": []})
+        for s in ("unseen", "other"):
+            if r.get(f"mse_{s}") is not None:
+                out[key][s].append(r[f"mse_{s}"])
+    return {k: {s: (np.mean(v[s], axis=0).tolist() if v[s] else None) for s in v}
+            | {"cells": max(len(v["unseen"]), len(v["other"]))} for k, v in out.items()}
+
+
 # ------------------------------------------------------------------------------ run
 def run_study(spec: WangSpec, out_dir: str | Path, *, backend: Backend | None = None,
               progress: bool = False) -> dict[str, Any]:
@@ -325,6 +393,21 @@ def run_study(spec: WangSpec, out_dir: str | Path, *, backend: Backend | None = 
             for r in doc["rows"]:
                 r.pop("edge_weights", None)
         runs[name] = doc
+    trajectory = None
+    if spec.trajectory is not None:
+        from neuroreduce.wholebrain.protocol import run_trajectory_protocol
+        from neuroreduce.wholebrain.windows import windowed
+
+        t0 = time.perf_counter()
+        tr = spec.trajectory
+        seg = windowed(recordings, window=tr["window"], stride=tr["stride"])
+        oseg = None if other is None else windowed(other, window=tr["window"],
+                                                    stride=tr["stride"])
+        rows = run_trajectory_protocol(seg, tr["models"], tr["counts"], other=oseg,
+                                       max_combinations=tr["max_combinations"],
+                                       backend=backend, work_dir=out / "data")
+        trajectory = {"rows": rows, "counts": list(tr["counts"]), "window": tr["window"],
+                      "summary": trajectory_summary(rows), "wall_s": time.perf_counter() - t0}
     results = {
         "name": spec.name, "title": spec.title, "study": "wang2023",
         "data": {"importer": spec.importer, "source": spec.source, "dataset": spec.dataset,
@@ -336,7 +419,8 @@ def run_study(spec: WangSpec, out_dir: str | Path, *, backend: Backend | None = 
                  "provenance": {k: v for k, v in recordings.provenance.items()
                                 if k != "adjacency"}},
         "paper_rows": dict(spec.paper_rows), "without": list(spec.without),
-        "few": list(spec.few), "runs": runs, "wall_s": time.perf_counter() - start,
+        "few": list(spec.few), "runs": runs, "trajectory": trajectory,
+        "wall_s": time.perf_counter() - start,
         "backend": backend.kind, "workers": backend.workers,
     }
     write_json_atomic(out / "results.json", _jsonable(results))
