@@ -28,8 +28,8 @@ app = typer.Typer(
 def simulate(
     scenario: Annotated[str, typer.Argument(help="Scenario name, e.g. fcm (see `neuroreduce scenarios`).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="HDF5 dataset file to write.")],
-    stimuli: Annotated[int, typer.Option(help="Number of stimuli (trials).")] = 40,
-    dt_out: Annotated[float, typer.Option(help="Sampling interval of inputs/outputs (ms).")] = 0.5,
+    stimuli: Annotated[int, typer.Option("--stimuli", "--trials", help="Number of stimuli (trials).")] = 40,
+    dt_out: Annotated[float | None, typer.Option(help="Sampling interval of inputs/outputs (ms; default 0.5, l5pc 1).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the stimuli and of the split.")] = 0,
     parameter_set: Annotated[str | None, typer.Option(help="c302 parameter set (default: the simulator's).")] = None,
     reader: Annotated[str, typer.Option(help="Connectome reader.")] = "default",
@@ -39,8 +39,11 @@ def simulate(
     backend: Annotated[str, typer.Option(help="Where trials run: local (worker processes) or ray.")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster to join (e.g. ray://head:10001, auto); default: a local Ray instance.")] = None,
     families: Annotated[list[str] | None, typer.Option("--families", help="Stimulus family (repeatable; default: the diverse set; held-out bat_* families give an all-test dataset).")] = None,
+    duration_ms: Annotated[float | None, typer.Option(help="Trial length (ms) for generators with their own runner (l5pc; default 6000).")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="Generator option NAME=VALUE (l5pc: morphology=PATH, nmda=false, max_channels=8, ...).")] = None,
 ) -> None:
     """Simulate a scenario under a diverse, seeded stimulus set and write a dataset file."""
+    from neuroreduce.cli_options import parse_assignments
     from neuroreduce.pipeline import SimulationSettings
     from neuroreduce.pipeline import simulate as run
 
@@ -48,7 +51,8 @@ def simulate(
                                   ablated=tuple(ablate or ()), workers=workers,
                                   backend=backend, address=address)
     ds = run(scenario, n_stimuli=stimuli, dt_out_ms=dt_out, seed=seed, settings=settings,
-             out=output, progress=True, families=tuple(families) if families else None)
+             out=output, progress=True, families=tuple(families) if families else None,
+             duration_ms=duration_ms, options=parse_assignments(option, "--option") or None)
     fields = "; ".join(f"{s.role} {s.name} ({s.kind}, {len(s.channels) or len(s.classes)})"
                        for s in ds.field_specs)
     out.print(f"wrote {output}: {ds.n_trials} trials x {ds.n_time} samples (dt {ds.dt_ms} ms), "

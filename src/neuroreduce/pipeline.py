@@ -141,13 +141,15 @@ def simulate(
     scenario: str,
     *,
     n_stimuli: int = 40,
-    dt_out_ms: float = 0.5,
+    dt_out_ms: float | None = 0.5,
     seed: int = 0,
     settings: SimulationSettings | None = None,
     split_fractions: tuple[float, float, float] = (0.5, 0.25, 0.25),
     out: str | Path | None = None,
     progress: bool = True,
     families: tuple[str, ...] | None = None,
+    duration_ms: float | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Dataset:
     """Simulate a scenario under a seeded diverse stimulus set and build a split dataset.
 
@@ -162,6 +164,8 @@ def simulate(
         out: If given, the dataset is written there (HDF5, atomically).
         families: Stimulus families (``None``: the diverse set). A set with a held-out
             (battery) family puts every trial in the test split, so it never trains a model.
+        duration_ms: Trial length (ms) of generators with run options (``l5pc``).
+        options: Generator options (``simulate --option``) of generators with run options.
 
     Returns:
         The dataset (inputs in nA, outputs in mV).
@@ -171,6 +175,18 @@ def simulate(
     from neuroreduce.simulators.toy_tasks import TASK_GENERATORS
     from neuroreduce.stimuli import diverse_set
 
+    run_gen = TASK_GENERATORS[scenario] if scenario in TASK_GENERATORS else None
+    if run_gen is not None and run_gen.run_options:  # e.g. l5pc: its own duration and runner
+        if out is not None:
+            check_output_target(out)
+            ensure_folder(Path(out).parent)
+        return run_gen.make(int(n_stimuli), seed=seed, dt_ms=dt_out_ms or run_gen.default_dt_ms,
+                            duration_ms=duration_ms, settings=settings or SimulationSettings(),
+                            out=out, progress=progress, options=options)
+    if duration_ms is not None or options:
+        raise ConfigError(f"--duration-ms and --option apply to generators such as l5pc, not "
+                          f"to {scenario!r}")
+    dt_out_ms = 0.5 if dt_out_ms is None else dt_out_ms
     if isinstance(n_stimuli, bool) or not isinstance(n_stimuli, numbers.Integral):
         raise ConfigError(f"the number of stimuli must be an integer, got {n_stimuli!r}")
     if (isinstance(dt_out_ms, bool) or not isinstance(dt_out_ms, int | float)

@@ -39,12 +39,16 @@ class TaskGenerator:
         description: One line.
         make: ``make(n_trials, *, seed, dt_ms) -> Dataset`` (split assigned).
         default_dt_ms: The sampling interval the task is meant for (ms).
+        run_options: ``make`` also takes ``duration_ms``, ``settings`` (SimulationSettings:
+            integration step, workers, backend), ``out`` (it writes the file itself),
+            ``progress`` and ``options`` (``simulate --option``); e.g. ``l5pc``.
     """
 
     name: str
     description: str
     make: Callable[..., Dataset]
     default_dt_ms: float = 1.0
+    run_options: bool = False
 
 
 TASK_GENERATORS: dict[str, TaskGenerator] = {}
@@ -232,5 +236,6 @@ for _gen in (
 ):
     register_task_generator(_gen)
 
-# registers adex_ou, hh_ou and wholebrain_sim
+# registers adex_ou, hh_ou, wholebrain_sim and l5pc
 from neuroreduce.simulators import spike_timing, wholebrain_sim  # noqa: E402,F401
+from neuroreduce.simulators.l5pc import task as _l5pc_task  # noqa: E402,F401

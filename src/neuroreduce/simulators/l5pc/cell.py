@@ -83,7 +83,6 @@ proc init() {
     basal = new SectionList()
     apical = new SectionList()
     axonal = new SectionList()
-    forall delete_section()
 }
 endtemplate NeuroreduceL5PC
 """
@@ -288,6 +287,7 @@ def _import_morphology(h: Any, path: Path) -> Any:
     if not path.is_file():
         raise DatasetError(f"morphology file {path} not found; pass the path of a Neurolucida "
                            ".asc reconstruction (e.g. ../shared/data/l5pc/cell1.asc)")
+    _check_neurolucida(path)
     cell = h.NeuroreduceL5PC()
     reader = h.Import3d_Neurolucida3()
     reader.quiet = 1
@@ -298,7 +298,39 @@ def _import_morphology(h: Any, path: Path) -> Any:
     except RuntimeError as exc:
         raise DatasetError(f"morphology file {path} could not be read as Neurolucida ASCII "
                            f"({str(exc).splitlines()[0] if str(exc) else 'hoc error'})") from None
+    # the template's placeholder sections of types the file lacks are not part of the cell
+    kept = {sec.name() for sec in cell.all}
+    for name in ("soma", "dend", "apic", "axon"):
+        for sec in list(getattr(cell, name)):
+            if sec.name() not in kept:
+                h.delete_section(sec=sec)
     return cell
+
+
+#: Neurolucida tree markers the cell needs (NEURON's Import3d crashes on files without them).
+_REQUIRED_MARKERS = ("(CellBody)", "(Dendrite)", "(Apical)")
+
+
+def _check_neurolucida(path: Path) -> None:
+    """Refuse, before NEURON reads it, a file that is not a Neurolucida reconstruction with a
+    soma, basal and apical trees, or whose parentheses do not balance (one-line DatasetError)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise DatasetError(f"morphology file {path} cannot be read ({exc.strerror})") from None
+    code = "\n".join(line.split(";", 1)[0] for line in text.splitlines())
+    missing = [m for m in _REQUIRED_MARKERS if m not in code.replace(" ", "")]
+    if missing:
+        raise DatasetError(
+            f"morphology file {path} has no {', '.join(missing)} section; expected a "
+            "Neurolucida ASCII reconstruction with CellBody, Dendrite and Apical trees")
+    depth = 0
+    for lineno, line in enumerate(code.splitlines(), 1):
+        depth += line.count("(") - line.count(")")
+        if depth < 0:
+            raise DatasetError(f"morphology file {path} line {lineno}: unbalanced ')'")
+    if depth != 0:
+        raise DatasetError(f"morphology file {path}: {depth} unclosed '(' at the end")
 
 
 @contextlib.contextmanager

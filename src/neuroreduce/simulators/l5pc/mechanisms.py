@@ -92,6 +92,14 @@ def ensure_compiled(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     return final
 
 
+def import_neuron() -> Any:
+    """NEURON's ``h``, imported without the GUI (no "no DISPLAY" warning on headless hosts)."""
+    os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
+    from neuron import h
+
+    return h
+
+
 def load_mechanisms(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Compile (if needed) and load the mechanisms into this process's NEURON, once.
 
@@ -106,8 +114,7 @@ def load_mechanisms(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     if _LOADED is not None:
         return _LOADED
     folder = ensure_compiled(cache_dir)
-    os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
-    from neuron import h
+    h = import_neuron()
 
     if hasattr(h, "AmpaNmda"):
         raise DependencyError(

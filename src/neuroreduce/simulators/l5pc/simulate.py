@@ -165,7 +165,7 @@ class TrialRunner:
         for time, channel in zip(t.tolist(), c.tolist(), strict=True):
             ncs[channel].event(time)
         # half a step past the end: t accumulates rounding and the last sample must be reached
-        h.continuerun(duration_ms + 0.5 * (rc.dt_ms if not rc.cvode else rc.dt_out_ms))
+        h.continuerun(duration_ms + (rc.dt_ms if not rc.cvode else 0.5 * rc.dt_out_ms))
         soma_v = soma_rec.as_numpy()[:n_out].copy()
         dend_v = np.stack([v.as_numpy()[:n_out] for v in dend_rec], axis=1) if dend_rec else None
         if soma_v.size != n_out:
