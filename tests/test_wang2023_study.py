@@ -199,6 +199,13 @@ def test_study_file_errors_are_one_line(tmp_path):
     f.write_text(STUDY_FILE.replace("window = 6", "window = 3"))
     with pytest.raises(ConfigError, match="window must be an integer >= 5"):
         load_spec(f)
+    start = STUDY_FILE.index("[[models]]")
+    only = STUDY_FILE[:start] + STUDY_FILE[STUDY_FILE.index("[trajectory]"):]
+    f.write_text(only)
+    assert load_spec(f).models == () and load_spec(f).trajectory["counts"] == (1, 2)
+    f.write_text(only[: only.index("[trajectory]")])
+    with pytest.raises(ConfigError, match="at least one \\[\\[models\\]\\]"):
+        load_spec(f)
     with pytest.raises(ConfigError, match="cannot read"):
         load_spec(tmp_path / "missing.toml")
 

@@ -59,18 +59,21 @@ def report_markdown(results: Mapping[str, Any], paragraphs: Sequence[Mapping[str
     """The whole report."""
     runs = results["runs"]
     out = [f"# {results.get('title') or results['name']}", "",
-           f"Worms: {', '.join(results['data']['worms'])}; neurons ({len(runs['all']['neurons'])}"
-           f"): {', '.join(runs['all']['neurons'])}; {runs['all']['n_windows']} windows of "
-           f"{results['data']['window']} frames.", "",
-           "## Table 1 layout (forward/reversal accuracy, %)", "", table1_markdown(results), ""]
+           f"Worms: {', '.join(results['data']['worms'])}.", ""]
+    if "all" in runs:
+        out += [f"Neurons ({len(runs['all']['neurons'])}): {', '.join(runs['all']['neurons'])}; "
+                f"{runs['all']['n_windows']} windows of {results['data']['window']} frames.", "",
+                "## Table 1 layout (forward/reversal accuracy, %)", "",
+                table1_markdown(results), ""]
     for name, title in (("without", "Without " + ", ".join(results.get("without", []))),
                         ("few", "Few neurons: " + ", ".join(runs.get("few", {}).get(
                             "neurons", [])))):
         if name in runs:
             out += [f"## {title}", "", table1_markdown(results, name), ""]
-    out += ["## Confusion matrices (unseen worms, % of true class)", "",
-            confusion_markdown(results), ""]
-    if any(e.get("confusion_other") for e in runs["all"]["summary"].values()):
+    if "all" in runs:
+        out += ["## Confusion matrices (unseen worms, % of true class)", "",
+                confusion_markdown(results), ""]
+    if "all" in runs and any(e.get("confusion_other") for e in runs["all"]["summary"].values()):
         out += ["## Confusion matrices (other set)", "", confusion_markdown(results, "other"), ""]
     traj = (results.get("trajectory") or {}).get("summary") or {}
     if traj:

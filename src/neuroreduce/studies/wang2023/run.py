@@ -188,8 +188,9 @@ def load_spec(path: str | Path, *, source: str | None = None) -> WangSpec:
             rows[models[-1].name] = row
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    if not models:
-        raise ConfigError(f"{where}: declare at least one [[models]] table")
+    if not models and "trajectory" not in doc:
+        raise ConfigError(f"{where}: declare at least one [[models]] table (or a "
+                          "[trajectory] section)")
     var = doc.get("variants", {})
     _keys(var, VARIANT_KEYS, f"{where} [variants]")
     names = [m.name for m in models]
@@ -367,13 +368,13 @@ def run_study(spec: WangSpec, out_dir: str | Path, *, backend: Backend | None = 
     recordings, other = load_recordings(spec, out / "data")
     runs: dict[str, Any] = {}
     variants: list[tuple[str, Dataset, Dataset | None, tuple[ModelSpec, ...]]] = [
-        ("all", recordings, other, spec.models)]
+        ("all", recordings, other, spec.models)] if spec.models else []
     vmodels = tuple(m for m in spec.models if m.name in spec.variant_models)
-    if spec.without:
+    if spec.without and vmodels:
         keep = [n for n in recordings.input_names if n not in spec.without]
         variants.append(("without", select_neurons(recordings, keep),
                          None if other is None else select_neurons(other, keep), vmodels))
-    if spec.few:
+    if spec.few and vmodels:
         few = [n for n in spec.few if n in recordings.input_names]
         if few:
             variants.append(("few", select_neurons(recordings, few),
