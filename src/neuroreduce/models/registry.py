@@ -16,7 +16,7 @@ from torch import nn
 
 from neuroreduce.errors import ConfigError, unknown_name_error
 from neuroreduce.models import elm, mlp, plrnn, stacked_rnn, tcn
-from neuroreduce.models.baselines import adex, arx_spiking, glm, ridge_arx, spike_glm, svm
+from neuroreduce.models.baselines import adex, arx_spiking, glm, mat, ridge_arx, spike_glm, svm
 from neuroreduce.models.ensemble import SurrogateEnsemble
 from neuroreduce.models.fused import check_engine
 from neuroreduce.models.graph import families as graph_families
@@ -116,7 +116,7 @@ for _cell, _text in (
     register_family(_recurrent(_cell, _text))
 
 for _module in (tcn, mlp, elm, stacked_rnn, plrnn, ridge_arx, svm, glm, adex,
-                arx_spiking, spike_glm):  # one per family
+                arx_spiking, spike_glm, mat):  # one per family
     register_family(Family(**_module.FAMILY))
 for _graph in graph_families.FAMILIES:  # whole-brain graph models (Wang et al.)
     register_family(Family(**_graph))
