@@ -205,22 +205,22 @@ def initial_guess(current: np.ndarray, voltage: np.ndarray, near: np.ndarray) ->
             "Vr": float(np.median(sub))}
 
 
-def _segment(cur, vol, spk, length: int, burn: int):
-    """Overlapping segments ``[segment, length]`` of ``[trial, time]`` arrays, and a bool
-    mask of their scored samples (all of the first segment of a trace, after ``burn`` in the
-    others); the scored parts tile each trace once."""
-    n_time = cur.shape[-1]
+def _segment(arrays: tuple[np.ndarray, ...], length: int, burn: int) -> tuple[np.ndarray, ...]:
+    """Overlapping segments ``[segment, length]`` of ``[trial, time]`` arrays, and (last) a
+    bool mask of their scored samples (all of the first segment of a trace, after ``burn`` in
+    the others); the scored parts tile each trace once."""
+    n_trials, n_time = arrays[0].shape
     if length >= n_time or length <= burn:
-        return cur, vol, spk, np.ones(cur.shape, dtype=bool)
+        return (*arrays, np.ones(arrays[0].shape, dtype=bool))
     starts = list(range(0, n_time - length, length - burn)) + [n_time - length]
-    pieces: list[list[np.ndarray]] = [[], [], [], []]
-    for i in range(cur.shape[0]):
+    pieces: list[list[np.ndarray]] = [[] for _ in range(len(arrays) + 1)]
+    for i in range(n_trials):
         scored_until = 0
         for s in starts:
             mask = np.zeros(length, dtype=bool)
             mask[max(0, scored_until - s):] = True
             scored_until = s + length
-            for out, arr in zip(pieces, (cur[i], vol[i], spk[i], mask), strict=True):
+            for out, arr in zip(pieces, (*(a[i] for a in arrays), mask), strict=True):
                 out.append(arr[s:s + length] if arr.shape[0] == n_time else arr)
     return tuple(np.stack(p) for p in pieces)
 
@@ -264,7 +264,7 @@ def fit_adex(
     dt: float = 1.0, sample_ms: float = 0.2, popsize: int = 24, iterations: int = 20,
     sigma0: float = 0.5, spike_weight: float = 1.0, window_ms: float = 2.0, seed: int = 0,
     start: dict | None = None, forced_iterations: int = 60, segment_ms: float | None = None,
-    burn_in_ms: float = 500.0, step_ms: float = 0.1,
+    burn_in_ms: float = 500.0, step_ms: float = 0.1, known: np.ndarray | None = None,
 ) -> AdExFit:
     """Fit the reduced AdEx to traces by CMA-ES (see the module docstring).
 
@@ -293,6 +293,8 @@ def fit_adex(
         burn_in_ms: Start of each segment (but the first) that is simulated, not scored
             (each segment starts at rest, so this should be a few ``tau_w``).
         step_ms: Integration step (ms), rounded to divide ``sample_ms``.
+        known: bool ``[trial, time]``: voltage samples that count (None: all); the others
+            (e.g. masked targets) are simulated through but never scored.
     """
     import cma
 
@@ -301,7 +303,8 @@ def fit_adex(
     spk = _detect(vol) if spikes is None else np.asarray(spikes, dtype=bool)
     substeps = max(1, int(round(sample_ms / step_ms)))
     before, after = max(1, round(1.0 / sample_ms)), max(1, round(5.0 / sample_ms))
-    near = _near(spk, before, after)
+    ok = np.ones(vol.shape, dtype=bool) if known is None else np.asarray(known, dtype=bool)
+    near = _near(spk, before, after) | ~ok
     v_spike = float(vol[spk].mean()) if spk.any() else float(vol.max())
     v_scale = float(vol[~near].std()) or 1.0
     window = window_ms / sample_ms
@@ -309,9 +312,10 @@ def fit_adex(
         k: (v / dt if k in ("tau_m", "tau_w") else v) for k, v in start.items()}
     coords = _Coords(guess, v_scale)
     seg_len = cur.shape[-1] if segment_ms is None else max(2, round(segment_ms / sample_ms))
-    cur, vol, spk, scored = _segment(cur, vol, spk, seg_len, round(burn_in_ms / sample_ms))
+    cur, vol, spk, ok, scored = _segment((cur, vol, spk, ok), seg_len,
+                                         round(burn_in_ms / sample_ms))
     near = _near(spk, before, after)
-    counted = scored & ~near
+    counted = scored & ~near & ok
     data_times = _times(spk & scored)
     durations = (scored.sum(axis=1) - 1).astype(np.float64)
 
@@ -395,16 +399,20 @@ def fit(
     cur = train.x[..., 0].double().numpy()
     vol = train.targets[voltage_head.field][..., 0].double().numpy()
     spk = None if spike_head is None else train.targets[spike_head.field][..., 0].numpy() > 0.5
+    mask = train.masks.get(voltage_head.field)
+    known = None if mask is None else mask[..., 0].numpy()
     rng = np.random.default_rng(seed)
     if cur.shape[0] > config.max_trials:
         idx = np.sort(rng.choice(cur.shape[0], config.max_trials, replace=False))
         cur, vol = cur[idx], vol[idx]
         spk = None if spk is None else spk[idx]
+        known = None if known is None else known[idx]
     result = fit_adex(cur, vol, spk, dt=1.0, sample_ms=config.sample_ms,
                       popsize=config.popsize, iterations=config.iterations,
                       sigma0=config.sigma0, spike_weight=config.spike_weight,
                       window_ms=config.window_ms, seed=seed,
-                      forced_iterations=config.forced_iterations, step_ms=config.step_ms)
+                      forced_iterations=config.forced_iterations, step_ms=config.step_ms,
+                      known=known)
     module = build(config, n_inputs=1, n_outputs=layout.n_outputs)
     spikes = _detect(vol) if spk is None else spk
     with torch.no_grad():

@@ -172,14 +172,17 @@ def check(config: ARXSpikingConfig, layout: TaskLayout) -> None:
 
 
 def fit_arx_spiking(current: np.ndarray, voltage: np.ndarray, spikes: np.ndarray | None,
-                    config: ARXSpikingConfig) -> dict:
-    """Fit on ``[trial, time]`` traces; returns the module's values (see the docstring)."""
+                    config: ARXSpikingConfig, known: np.ndarray | None = None) -> dict:
+    """Fit on ``[trial, time]`` traces; returns the module's values (see the docstring).
+    ``known``: bool ``[trial, time]`` voltage samples that count (None: all)."""
     cur = np.asarray(current, dtype=np.float64)
     vol = np.asarray(voltage, dtype=np.float64)
     spk = _detect(vol) if spikes is None else np.asarray(spikes, dtype=bool)
     dt = config.sample_ms
     before, after = max(1, round(1.0 / dt)), max(1, round(5.0 / dt))
     near = _near(spk, before, after)
+    if known is not None:
+        near |= ~np.asarray(known, dtype=bool)
     p, q = config.order, config.hidden
     start = max(p, q)
     ok = ~near[:, start:].copy()
@@ -237,7 +240,9 @@ def fit(config: ARXSpikingConfig, *, train: Assembled, valid: Assembled, layout:
     cur = train.x[..., 0].double().numpy()
     vol = train.targets[voltage_head.field][..., 0].double().numpy()
     spk = None if spike_head is None else train.targets[spike_head.field][..., 0].numpy() > 0.5
-    values = fit_arx_spiking(cur, vol, spk, config)
+    mask = train.masks.get(voltage_head.field)
+    values = fit_arx_spiking(cur, vol, spk, config,
+                             None if mask is None else mask[..., 0].numpy())
     module = build(config, n_inputs=1, n_outputs=layout.n_outputs)
     with torch.no_grad():
         module.ar.copy_(torch.as_tensor(values["ar"]))

@@ -152,8 +152,9 @@ def check(config: MATConfig, layout: TaskLayout) -> None:
 
 
 def fit_mat(current: np.ndarray, voltage: np.ndarray, spikes: np.ndarray | None,
-            config: MATConfig, *, seed: int = 0) -> dict:
-    """Fit on ``[trial, time]`` traces (see the module docstring); returns the values."""
+            config: MATConfig, *, seed: int = 0, known: np.ndarray | None = None) -> dict:
+    """Fit on ``[trial, time]`` traces (see the module docstring); returns the values.
+    ``known``: bool ``[trial, time]`` voltage samples that count (None: all)."""
     import cma
 
     cur = np.asarray(current, dtype=np.float64)
@@ -161,6 +162,8 @@ def fit_mat(current: np.ndarray, voltage: np.ndarray, spikes: np.ndarray | None,
     spk = _detect(vol) if spikes is None else np.asarray(spikes, dtype=bool)
     dt = config.sample_ms
     near = _near(spk, max(1, round(1.0 / dt)), max(1, round(5.0 / dt)))
+    if known is not None:
+        near |= ~np.asarray(known, dtype=bool)
     ok = ~near[:, 1:] & ~near[:, :-1]
     design = np.column_stack([vol[:, :-1][ok], cur[:, :-1][ok], np.ones(int(ok.sum()))])
     a, r, c = np.linalg.lstsq(design, vol[:, 1:][ok], rcond=None)[0]
@@ -220,7 +223,9 @@ def fit(config: MATConfig, *, train: Assembled, valid: Assembled, layout: TaskLa
     cur = train.x[..., 0].double().numpy()
     vol = train.targets[voltage_head.field][..., 0].double().numpy()
     spk = None if spike_head is None else train.targets[spike_head.field][..., 0].numpy() > 0.5
-    f = fit_mat(cur, vol, spk, config, seed=seed)
+    mask = train.masks.get(voltage_head.field)
+    f = fit_mat(cur, vol, spk, config, seed=seed,
+                known=None if mask is None else mask[..., 0].numpy())
     module = build(config, n_inputs=1, n_outputs=layout.n_outputs)
     with torch.no_grad():
         module.theta.copy_(torch.tensor([f["a"], f["r"], f["c"], f["omega"], *f["alpha"]]))
