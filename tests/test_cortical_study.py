@@ -175,7 +175,8 @@ def test_tiny_study_end_to_end(tmp_path: Path) -> None:
     figures = result["figures"]
     assert "auc_vs_parameters" in figures and any(k.startswith("roc_") for k in figures)
     assert all(Path(p).is_file() for p in figures.values())
-    kinds = {p["kind"] for p in json.loads((out / "analysis" / "conclusions.json").read_text())}
+    written = json.loads((out / "analysis" / "conclusions.json").read_text())
+    kinds = {p["kind"] for p in written["paragraphs"]}
     assert {"cortical_elm", "cortical_target", "cortical_thresholds"} <= kinds
     page = (out / "report" / "index.html").read_text()
     assert "Top 10 (test AUC, ours)" in page and "auc_vs_parameters.png" in page
