@@ -183,3 +183,37 @@ def test_two_workers_equal_serial(morphology, tmp_path):
     ser = generate(spec, 3, out=tmp_path / "s.h5", progress=False)
     np.testing.assert_array_equal(par.outputs, ser.outputs)
     assert par.provenance["trials_simulated"] == 3
+
+
+@pytest.mark.slow
+def test_reference_checks_with_wrong_control(morphology):
+    """Rin, bAP and BAC firing against Hay 2011; without the Ca hot zone the Ca spike goes."""
+    from neuroreduce.simulators.l5pc import checks
+
+    control = checks.make_runner(str(morphology), hot_zone_um=None)
+    ctrl = checks.bac_firing(control)
+    control.close()
+    runner = checks.make_runner(str(morphology))
+    rin = checks.input_resistance(runner)
+    assert rin.passed, rin
+    bap = checks.bap_amplitude(runner)
+    assert bap[0].passed, bap[0]  # 620 um
+    assert bap[0].value > bap[1].value > 5.0  # attenuates along the trunk
+    full = checks.bac_firing(runner)
+    ca, _, gone = checks.bac_checks(full, ctrl)
+    assert ca.passed and gone.passed, (ca, gone)
+    assert not checks.bac_checks(ctrl, ctrl)[0].passed  # the check fails on the wrong cell
+    runner.close()
+
+
+@pytest.mark.slow
+def test_fi_curve(morphology):
+    """Firing rises with the step amplitude; each rate within 3 SD of the Hay 2011 target."""
+    from neuroreduce.simulators.l5pc import checks
+
+    runner = checks.make_runner(str(morphology))
+    fi = checks.fi_curve(runner)
+    runner.close()
+    rates = [r.value for r in fi]
+    assert rates == sorted(rates) and rates[0] > 0
+    assert all(r.passed for r in fi), fi

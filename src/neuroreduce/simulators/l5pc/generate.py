@@ -23,6 +23,7 @@ same numbers as one serial run.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import io
 import json
@@ -354,6 +355,10 @@ def runner_for(spec: L5PCSpec) -> TrialRunner:
     key = json.dumps([dataclasses.asdict(spec.cell_config()),
                       dataclasses.asdict(spec.run_config())], sort_keys=True)
     if key not in _RUNNERS:
+        for old in _RUNNERS.values():  # one cell per process: NEURON runs every cell
+            old.close()
+        _RUNNERS.clear()
+        gc.collect()
         _RUNNERS[key] = TrialRunner(spec.cell_config(), spec.run_config())
     return _RUNNERS[key]
 

@@ -108,6 +108,27 @@ class TrialRunner:
         for seg, v in zip(self._segments, self._rest_v, strict=True):
             seg.v = v
 
+    def close(self) -> None:
+        """Release the cell (NEURON integrates every cell of a process in each run): drops the
+        initialisation handler (it holds this object) and every NEURON object."""
+        self._init_handler = None
+        self._nc_exc, self._nc_inh, self._spike_nc = [], [], None
+        self._segments = []
+        self.cell = None  # type: ignore[assignment]
+
+    def initialise(self) -> None:
+        """``finitialize`` into the resting state (voltage and Ca of every segment); the
+        integrator (fixed step or CVODE) must be chosen before."""
+        h = self.h
+        h.finitialize()
+        for seg, cai in zip(self._segments, self._rest_cai, strict=True):
+            if cai is not None:
+                seg.cai = cai
+        if h.CVode().active():
+            h.CVode().re_init()
+        else:
+            h.fcurrent()
+
     @property
     def n_channels(self) -> int:
         """Synaptic channels per population."""
@@ -153,14 +174,7 @@ class TrialRunner:
         h.steps_per_ms = 1.0 / rc.dt_ms if not rc.cvode else 1.0 / rc.dt_out_ms
         h.tstop = duration_ms
         self._spike_vec.resize(0)
-        h.finitialize()
-        for seg, cai in zip(self._segments, self._rest_cai, strict=True):
-            if cai is not None:
-                seg.cai = cai
-        if rc.cvode:
-            cvode.re_init()
-        else:
-            h.fcurrent()
+        self.initialise()
         ncs = self._nc_exc + self._nc_inh
         for time, channel in zip(t.tolist(), c.tolist(), strict=True):
             ncs[channel].event(time)
