@@ -48,9 +48,9 @@ def test_pytorch_parameter_count_has_two_biases_per_gate(
 
 
 def test_registry_lists_and_builds_models() -> None:
-    assert list_models() == ["elm", "glm", "gnn_connectome", "gnn_inferred", "gru", "lstm",
-                             "mlp", "mlp_agg", "plrnn", "ridge_arx", "rnn", "stacked_rnn", "svm",
-                             "tcn"]
+    assert list_models() == ["adex", "arx_spiking", "elm", "glm", "gnn_connectome",
+                             "gnn_inferred", "gru", "lstm", "mat", "mlp", "mlp_agg", "plrnn",
+                             "ridge_arx", "rnn", "spike_glm", "stacked_rnn", "svm", "tcn"]
     for name in ("gru", "lstm", "rnn"):
         model = build_model(name, n_inputs=3, n_outputs=2, hidden=5)
         assert isinstance(model, RecurrentSurrogate)
