@@ -151,7 +151,9 @@ def variants(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     edges = runs.get("all", {}).get("edges")
     if edges and edges.get("models"):
         parts = [f"{m}: AUROC {e['auroc_mean']:.3f} ± {e['auroc_std']:.3f} over {e['cells']} "
-                 "cell(s)" for m, e in edges["models"].items() if e["cells"]]
+                 "cell(s)" + (" (fixed edges: its own connectome graph vs the reference)"
+                              if e.get("fixed") else "")
+                 for m, e in edges["models"].items() if e["cells"]]
         if parts:
             out.append(paragraph(
                 "edge_auroc", f"Inferred edges against the {edges['reference']}",

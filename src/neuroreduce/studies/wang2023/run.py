@@ -331,8 +331,8 @@ def edge_scores(rows: Sequence[Mapping[str, Any]], names: Sequence[str],
                 except ConfigError:
                     continue
         m, s, n = mean_std(scores)
-        out["models"][model] = {"auroc_mean": m, "auroc_std": s, "cells": n,
-                                "auroc_symmetric": None}
+        fixed = any(r["model"] == model and r.get("family") == "gnn_connectome" for r in rows)
+        out["models"][model] = {"auroc_mean": m, "auroc_std": s, "cells": n, "fixed": fixed}
     return out
 
 
