@@ -137,3 +137,15 @@ def test_simulated_recordings_layout_and_label():
         assert np.corrcoef(ds.inputs[i, :, avb], labels[i])[0, 1] < -0.3
     adj = W.true_adjacency(ds)
     assert adj.shape == (len(ds.input_names),) * 2 and adj.any()
+
+
+def test_adjacency_agrees_with_gnn_connectome_convention():
+    """models.graph's connectome adjacency (row = receiving neuron) is ours transposed."""
+    from neuroreduce.models.graph.edges import connectome_adjacency
+
+    names = ["AIBL", "AIBR", "AVAL", "AVAR", "AVEL", "AVER", "RID", "RIML", "RIMR", "SMDVL"]
+    theirs = connectome_adjacency(names, self_loops=False) > 0
+    ours = W.adjacency_matrix(W.connectome_edges(names))
+    assert (theirs == ours.T).all()
+    assert W.edge_auroc(theirs.astype(float), ours.T) == pytest.approx(1.0)
+    assert W.edge_auroc(theirs.astype(float), ours) < 0.95  # control: direction matters

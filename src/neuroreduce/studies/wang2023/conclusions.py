@@ -150,9 +150,12 @@ def variants(results: Mapping[str, Any]) -> list[dict[str, Any]]:
                 f"larger std or {100 * FEW_TOL:.0f} points).", holds))
     edges = runs.get("all", {}).get("edges")
     if edges and edges.get("models"):
-        parts = [f"{m}: AUROC {e['auroc_mean']:.3f} ± {e['auroc_std']:.3f} over {e['cells']} "
-                 "cell(s)" + (" (fixed edges: its own connectome graph vs the reference)"
-                              if e.get("fixed") else "")
+        parts = [f"{m}: AUROC {e['auroc_mean']:.3f} ± {e['auroc_std']:.3f} directed, "
+                 f"{e.get('auroc_undirected_mean', float('nan')):.3f} ± "
+                 f"{e.get('auroc_undirected_std', float('nan')):.3f} undirected over "
+                 f"{e['cells']} cell(s)"
+                 + (" (fixed edges: its own connectome graph vs the reference)"
+                    if e.get("fixed") else "")
                  for m, e in edges["models"].items() if e["cells"]]
         if parts:
             out.append(paragraph(

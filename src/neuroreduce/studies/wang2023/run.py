@@ -310,29 +310,38 @@ def _windows(recordings: Dataset, window: int) -> Dataset:
 def edge_scores(rows: Sequence[Mapping[str, Any]], names: Sequence[str],
                 recordings: Dataset) -> dict[str, Any]:
     """AUROC of each cell's inferred edges against the connectome among ``names`` (and the
-    true wiring, the same c302 connectome, on simulated data), mean ± std over cells."""
+    true wiring, the same c302 connectome, on simulated data), mean ± std over cells.
+
+    A graph model's ``w_ij`` weighs the message from node ``j`` to node ``i`` (``H_i = sum_j
+    w_ij x_j``), so the directed score compares ``w`` with the adjacency transposed (row =
+    receiving neuron); the undirected score compares ``max(w_ij, w_ji)`` with "connected
+    either way" (activity alone rarely tells a synapse's direction)."""
     from neuroreduce.simulators.wholebrain_sim import (
         adjacency_matrix,
         connectome_edges,
         edge_auroc,
     )
 
-    truth = adjacency_matrix(connectome_edges(list(names)))
+    truth = adjacency_matrix(connectome_edges(list(names))).T  # row = postsynaptic
     kind = "true wiring (c302 network)" if "adjacency" in recordings.provenance else \
         "connectome (cect default reader)"
     out: dict[str, Any] = {"reference": kind, "n_edges": int(truth.sum()),
                            "n_pairs": int(truth.size - len(names)), "models": {}}
     for model in sorted({r["model"] for r in rows if r.get("edge_weights") is not None}):
-        scores = []
+        directed, undirected = [], []
         for r in rows:
             if r["model"] == model and r.get("edge_weights") is not None:
+                w = np.asarray(r["edge_weights"])
                 try:
-                    scores.append(edge_auroc(np.asarray(r["edge_weights"]), truth))
+                    directed.append(edge_auroc(w, truth))
+                    undirected.append(edge_auroc(w, truth, symmetric=True))
                 except ConfigError:
                     continue
-        m, s, n = mean_std(scores)
+        m, s, n = mean_std(directed)
+        mu, su, _ = mean_std(undirected)
         fixed = any(r["model"] == model and r.get("family") == "gnn_connectome" for r in rows)
-        out["models"][model] = {"auroc_mean": m, "auroc_std": s, "cells": n, "fixed": fixed}
+        out["models"][model] = {"auroc_mean": m, "auroc_std": s, "cells": n, "fixed": fixed,
+                                "auroc_undirected_mean": mu, "auroc_undirected_std": su}
     return out
 
 
