@@ -50,6 +50,7 @@ worms x shuffled-window folds, scored on the same worms, unseen worms and anothe
     hidden = 256
 
 Output folder: ``results.json`` (every cell, summaries, paper numbers, AUROC, timing),
+``edges.json`` (each cell's inferred edge weights ``[N, N]``, row = receiving neuron),
 ``conclusions.json`` and ``report.md``; simulated recordings are cached in ``data/`` by spec
 hash.
 """
@@ -400,8 +401,10 @@ def run_study(spec: WangSpec, out_dir: str | Path, *, backend: Backend | None = 
         doc["n_other_windows"] = None if other_w is None else other_w.n_trials
         if spec.edges and name == "all":
             doc["edges"] = edge_scores(result.rows, rec.input_names, rec)
-            for r in doc["rows"]:
-                r.pop("edge_weights", None)
+            weights = [{"model": r["model"], "combination": r["combination"], "fold": r["fold"],
+                        "neurons": list(rec.input_names), "weights": r.pop("edge_weights")}
+                       for r in doc["rows"] if r.get("edge_weights") is not None]
+            write_json_atomic(out / "edges.json", _jsonable(weights))
         runs[name] = doc
     trajectory = None
     if spec.trajectory is not None:
