@@ -69,6 +69,8 @@ def test_reduced_and_tiny_files_load() -> None:
     models = {c.model for c in reduced.cells}
     assert {"stacked_rnn", "tcn", "elm", "glm"} <= models
     assert len(load_experiment(GRID / "tiny.toml").cells) == 4
+    l5pc = load_experiment(GRID / "l5pc.toml")  # datasets are files simulated beforehand
+    assert {c.dataset for c in l5pc.cells} == {"nmda", "ampa_only"}
 
 
 def test_threshold_precision_closed_form() -> None:

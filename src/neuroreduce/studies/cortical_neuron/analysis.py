@@ -7,7 +7,8 @@ file named in ``resolved.json``), so the ROC curves, threshold ranges and timing
 the saved models. Datasets whose name or trial families contain ``"ampa"`` are the AMPA-only
 cell; the others the NMDA cell. The NEURON cost per simulated second is read from the
 dataset's provenance (``cost_s_per_simulated_s`` or ``neuron_s_per_simulated_s``, written by
-the ``l5pc`` simulator); without it the speed comparison says so.
+the ``l5pc`` simulator); without it the speed comparison says so. With ``[analysis] speed =
+true`` the cost of surrogates at NeuronIO scale (:mod:`.speed`) is measured as well.
 """
 
 from __future__ import annotations
@@ -203,5 +204,9 @@ def cortical_analysis(ctx: StudyContext) -> dict[str, Any] | None:
                      for n, d in loaded.items()},
     }
     out["extrapolated_trials"] = {k: extrapolate(v) for k, v in out["data_size"].items()}
+    if (ctx.resolved.get("analysis") or {}).get("speed"):  # [analysis] speed = true
+        from neuroreduce.studies.cortical_neuron.speed import neuronio_speed
+
+        out["neuronio_speed"] = neuronio_speed()
     out["figures"] = write_figures(exp_dir / "analysis" / "figures", out)
     return out

@@ -206,6 +206,21 @@ def claims(result: Mapping[str, Any]) -> list[dict[str, Any]]:
         else:
             text += " NEURON's cost is not in the dataset's provenance: no ratio."
         out.append(paragraph("cortical_speed", "Surrogate vs NEURON", text, holds))
+    rows = result.get("neuronio_speed") or []
+    if rows:
+        neuron = next((c for c in costs.values() if c), None)
+        parts = []
+        for r in rows:
+            part = (f"{r['label']} ({r['parameters']:,}): {_n(r['batch1_s_per_simulated_s'], 3)} "
+                    f"s at batch 1, {_n(r['batched_s_per_simulated_s'], 3)} s batched "
+                    f"({r['batch']})")
+            if neuron:
+                part += f", {_n(neuron / r['batched_s_per_simulated_s'], 3)}x NEURON batched"
+            parts.append(part)
+        out.append(paragraph(
+            "cortical_speed_neuronio", "Surrogate cost at NeuronIO scale (1,278 inputs)",
+            "Untrained models on random spike input, one CPU thread, seconds per simulated "
+            "second of one trial: " + "; ".join(parts) + "."))
     return out
 
 
@@ -253,6 +268,14 @@ def report_sections(analyses: Mapping[str, Any]) -> list[tuple[str, str]]:
     sections.append(("Every cell (test split)", _table(head, [row(r) for r in records.values()])))
     sections.append(("Parameter counts: ours next to the published (1,278 inputs, 2 outputs)",
                      "<pre>" + html.escape(format_parameter_table(parameter_table())) + "</pre>"))
+    speed_rows = result.get("neuronio_speed") or []
+    if speed_rows:
+        sections.append(("Surrogate cost at NeuronIO scale (s per simulated second, 1 thread)",
+                         _table(["model", "parameters", "batch 1", "batched", "batch"], [
+                             [r["label"], f"{r['parameters']:,}",
+                              _n(r["batch1_s_per_simulated_s"], 3),
+                              _n(r["batched_s_per_simulated_s"], 3), r["batch"]]
+                             for r in speed_rows])))
     body = "".join(figure(f"../analysis/figures/{Path(p).name}", name.replace("_", " "))
                    for name, p in (result.get("figures") or {}).items())
     if body:
