@@ -19,7 +19,7 @@ experimental targets are those the model was fitted to, mean +/- SD):
   dendritic Ca spike (trunk voltage in the hot zone above -20 mV for >= 10 ms; the paper's Ca
   spike width 37.4 +/- 1.2 ms is measured differently, so it is shown, not matched) and a
   somatic burst of 2-5 APs (the paper: 3 APs); with ``hot_zone_um=None`` (the control) the Ca
-  spike must disappear (< 3 ms above -20 mV).
+  spike must disappear (< 10 ms above -20 mV, the same criterion).
 
 The references are the values stated in Hay et al. (2011) as we read them; docs/l5pc.md lists
 the measured numbers next to them.
@@ -200,6 +200,9 @@ def bac_firing(runner: TrialRunner) -> dict[str, Any]:
 #: Level (mV) the hot-zone voltage must exceed to count as a Ca spike (a bAP plus the EPSP
 #: alone stay below it there).
 CA_LEVEL_MV = -20.0
+#: A Ca spike keeps the hot zone above CA_LEVEL_MV at least this long (ms); the control
+#: without the hot zone must stay below (the same criterion, so the check can fail both ways).
+CA_MIN_WIDTH_MS = 10.0
 #: Hay 2011 BAC firing: Ca spike width (ms) and SD; somatic APs of the burst.
 BAC_CA_WIDTH = (37.4, 1.2)
 BAC_SOMA_APS = 3
@@ -211,11 +214,11 @@ def bac_checks(full: dict[str, Any], ctrl: dict[str, Any]) -> list[CheckResult]:
     ref, _ = BAC_CA_WIDTH
     return [
         _result("BAC dendritic Ca spike width (above -20 mV)", full["ca_width_ms"], "ms", ref,
-                (10.0, math.inf), **full),
+                (CA_MIN_WIDTH_MS, math.inf), **full),
         _result("BAC somatic APs", full["soma_aps"], "APs", float(BAC_SOMA_APS),
                 (2.0, 5.0)),
         _result("control without hot zone: Ca spike width (above -20 mV)",
-                ctrl["ca_width_ms"], "ms", None, (0.0, 3.0), **ctrl),
+                ctrl["ca_width_ms"], "ms", None, (0.0, CA_MIN_WIDTH_MS), **ctrl),
     ]
 
 

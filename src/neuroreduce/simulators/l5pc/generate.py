@@ -213,7 +213,8 @@ def generate(
         tasks = {str(k): k for k in todo}
         for outcome in run_tasks(_trial_task, tasks, backend, progress=progress,
                                  description="L5PC trials", initializer=_init_worker,
-                                 init_arg=spec, isolate=backend.workers > 1):
+                                 init_arg=spec,
+                                 isolate=backend.kind == "ray" or backend.workers > 1):
             k = int(outcome.key)
             if not outcome.ok:
                 failed.append((k, outcome.error or "unknown error"))

@@ -35,8 +35,8 @@ class InputConfig:
             ``mean (1 +/- depth)``).
     """
 
-    exc_rate_range_hz: tuple[float, float] = (1.0, 3.5)
-    inh_rate_range_hz: tuple[float, float] = (2.0, 6.0)
+    exc_rate_range_hz: tuple[float, float] = (6.0, 8.0)
+    inh_rate_range_hz: tuple[float, float] = (6.0, 9.0)
     time_constant_ms: tuple[float, float] = (50.0, 500.0)
     spatial_sigma_channels: float = 10.0
     modulation_depth: float = 0.8
