@@ -93,7 +93,8 @@ def test_perfect_prediction_scores_gamma_one_per_stimulus_and_overall() -> None:
     assert set(volt["gamma_normalised"]["per_stimulus"]) == {"00", "01"}
     assert volt["spike_count_error"]["mean"] == 0.0
     assert spk["gamma"]["mean"] == pytest.approx(1.0)
-    assert spk["probability_threshold"] == {"rule": "fixed", "value": 0.5}
+    assert spk["probability_threshold"]["rule"] == "fixed"
+    assert spk["probability_threshold"]["mean"] == 0.5
     assert "subthreshold_rmse" not in spk and "subthreshold_rmse" in volt
 
 
@@ -117,7 +118,7 @@ def test_probability_threshold_count_matches_training_spike_count() -> None:
     block = counted["spikes"]["splits"]["test"]
     assert block["gamma"]["mean"] == pytest.approx(1.0)
     assert block["probability_threshold"]["rule"] == "count"
-    assert 0.05 < block["probability_threshold"]["value"] <= 0.35
+    assert 0.05 < block["probability_threshold"]["mean"] <= 0.35
 
 
 def test_masked_padding_does_not_count_as_time() -> None:
@@ -217,3 +218,34 @@ def test_tiny_study_end_to_end(tmp_path: Path) -> None:
     assert "Spike timing on adex" in report and "adex_raster.png" in report
     cfg = json.loads((out / "cells" / "adex__plrnn-8__gtf" / "config.json").read_text())
     assert cfg["train"]["forcing"] == "generalised"  # recorded in the run config
+
+
+def test_evaluate_cli_scores_spike_timing_per_stimulus(tmp_path: Path) -> None:
+    import torch
+    from typer.testing import CliRunner
+
+    from neuroreduce.cli import app
+    from neuroreduce.datasets.io import save_dataset
+    from neuroreduce.training import TrainConfig, train
+
+    torch.set_num_threads(1)
+    data = _layout_dataset(reps=4)
+    data = Dataset(**{**data.__dict__, "split": np.array([0, 1, 2, 2] * 2, np.int8)})
+    save_dataset(data, tmp_path / "d.h5")
+    run = tmp_path / "run"
+    train(data, TrainConfig(model="gru", hidden=4, epochs=1, learning_rate=0.01,
+                            engine="packed"), run,
+          progress=False, dataset_path=tmp_path / "d.h5")
+    r = CliRunner().invoke(app, ["evaluate", str(run), "--dataset", str(tmp_path / "d.h5"),
+                                 "--spike-option",
+                                 "coincidence_window_ms=4", "--spike-option",
+                                 "probability_threshold=count"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    results = json.loads((run / "results.json").read_text())
+    test = results["fields"]["spikes"]["splits"]["test"]
+    assert set(test["gamma_normalised"]["per_stimulus"]) == {"00", "01"}
+    assert test["probability_threshold"]["rule"] == "count"
+    assert "gamma_intrinsic" in results["fields"]["outputs"]["splits"]["test"]
+    bad = CliRunner().invoke(app, ["evaluate", str(run), "--dataset", str(tmp_path / "d.h5"),
+                                   "--spike-option", "window=4"])
+    assert bad.exit_code == 2 and "allowed" in bad.output

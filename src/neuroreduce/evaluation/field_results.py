@@ -163,8 +163,8 @@ def score_spikes(
 
     Returns:
         ``{metric: stats over seeds + "per_stimulus": {name: stats}}`` (+
-        ``"probability_threshold": {"rule": "fixed" | "count", "value"}`` for a binary head:
-        the threshold used, for ``count`` the mean over members and channels).
+        ``"probability_threshold"``: stats over members of the threshold used and its
+        ``"rule"``, ``"fixed"`` or ``"count"``, for a binary head).
     """
     from neuroreduce.evaluation import spike_scoring as ss
 
@@ -183,7 +183,7 @@ def score_spikes(
             ty, tm = truth_and_mask(dataset, head, train[0])
             tr = (ty[..., c], train[1][..., c], tm[..., c])
         sc = ss.prepare(head.kind, y[..., c], prediction[..., c], mask[..., c], opts, train=tr)
-        used.append(sc.probability_threshold)
+        used.append(sc.probability_thresholds)
         m_c = mask[..., c] & np.isfinite(sc.true)
         for name in chosen:
             needs_reps = name in ("gamma_intrinsic", "gamma_normalised", "gamma_normalised_se")
@@ -209,10 +209,10 @@ def score_spikes(
         block = _stats(_over_channels(values[name]))
         block["per_stimulus"] = {g: _stats(_over_channels(v)) for g, v in per_stim[name].items()}
         out[name] = block
-    if head.kind == "binary" and out:
+    if head.kind == "binary" and out:  # per member, mean over channels
         out["probability_threshold"] = {
-            "rule": "count" if opts.probability_threshold == "count" else "fixed",
-            "value": float(np.mean([u for u in used if u is not None]))}
+            **_stats(np.mean(np.asarray(used, np.float64), axis=0)),
+            "rule": "count" if opts.probability_threshold == "count" else "fixed"}
     return out
 
 

@@ -178,14 +178,15 @@ class Scorable:
         pred: Traces ``[member, trial, time]``, the same for the model.
         threshold: The crossing level the metrics use.
         voltage: True for a voltage head (``subthreshold_rmse`` applies).
-        probability_threshold: The probability threshold used (binary heads), else None.
+        probability_thresholds: The probability threshold used per member (binary heads),
+            else None.
     """
 
     true: np.ndarray
     pred: np.ndarray
     threshold: float
     voltage: bool
-    probability_threshold: float | None = None
+    probability_thresholds: tuple[float, ...] | None = None
 
 
 def prepare(
@@ -223,7 +224,7 @@ def prepare(
         used.append(float(t))
         preds.append(event_trace(pk, float(t)))
     return Scorable(event_trace(np.where(mask, y, np.nan), 0.5), np.stack(preds), 0.5, False,
-                    float(np.mean(used)))
+                    tuple(used))
 
 
 def context(options: SpikeScoring, *, dt_ms: float, mask: np.ndarray,
