@@ -35,7 +35,8 @@ from neuroreduce.simulators.l5pc.inputs import InputConfig, draw_trial
 from neuroreduce.simulators.l5pc.simulate import RunConfig, TrialRunner
 
 
-def _settings(morphology: str, duration_ms: float, seed: int, trial: int) -> None:
+def _settings(morphology: str, duration_ms: float, seed: int, trial: int,
+              fixed_only: bool) -> None:
     inputs = InputConfig()
     settings = [
         ("fixed 0.025 ms", RunConfig(dt_ms=0.025)),
@@ -45,6 +46,8 @@ def _settings(morphology: str, duration_ms: float, seed: int, trial: int) -> Non
         ("fixed 0.025 ms + 639 dendritic recorders", RunConfig(dt_ms=0.025,
                                                                 record_dendrites=True)),
     ]
+    if fixed_only:
+        settings = settings[:3]
     reference = None
     print(f"{'setting':44s} {'s per sim s':>11s} {'spikes':>6s} {'mean |dV| mV':>12s} "
           f"{'spike times vs first':>22s}")
@@ -97,11 +100,12 @@ def main() -> None:
     parser.add_argument("--trial", type=int, default=7,
                         help="input trial of the settings comparison (7: one that spikes)")
     parser.add_argument("--skip-settings", action="store_true")
+    parser.add_argument("--fixed-only", action="store_true", help="only the three fixed steps")
     parser.add_argument("--skip-speedup", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if not args.skip_settings:
-        _settings(args.morphology, args.duration_ms, args.seed, args.trial)
+        _settings(args.morphology, args.duration_ms, args.seed, args.trial, args.fixed_only)
     if not args.skip_speedup:
         _speedup(args.morphology, args.trials, args.duration_ms, args.dt)
 
