@@ -179,6 +179,7 @@ def test_trajectory_conclusions_on_planted_numbers():
     assert good["trajectory_worms"]["holds"] is False  # MLP got worse with more worms
     bad = {p["kind"]: p for p in C.trajectories(res(0.05, 0.02))}
     assert bad["trajectory"]["holds"] is False
+    assert C.table1(res(0.01, 0.02) | {"runs": {}}) == []  # a trajectory-only run
 
 
 def test_study_file_errors_are_one_line(tmp_path):

@@ -60,6 +60,8 @@ def _mean(entry: Mapping[str, Any] | None, split: str) -> float | None:
 def table1(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Table 1's claims: ranking on unseen worms, SVM's gap, inferred vs connectome edges."""
     ours = _by_row(results)
+    if not ours:
+        return []
     out = []
     unseen = {r: _mean(e, "unseen") for r, e in ours.items() if _mean(e, "unseen") is not None}
     lines = []
