@@ -205,8 +205,9 @@ def cortical_analysis(ctx: StudyContext) -> dict[str, Any] | None:
     }
     out["extrapolated_trials"] = {k: extrapolate(v) for k, v in out["data_size"].items()}
     if (ctx.resolved.get("analysis") or {}).get("speed"):  # [analysis] speed = true
-        from neuroreduce.studies.cortical_neuron.speed import neuronio_speed
+        from neuroreduce.studies.cortical_neuron import speed
 
-        out["neuronio_speed"] = neuronio_speed()
+        out["neuronio_speed"] = speed.neuronio_speed()
+        out["neuron_measured"] = speed.neuron_cost()
     out["figures"] = write_figures(exp_dir / "analysis" / "figures", out)
     return out
