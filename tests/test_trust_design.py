@@ -81,6 +81,11 @@ def test_resume_after_kill_does_not_simulate_again(tmp_path: Path, monkeypatch) 
     monkeypatch.setattr(design, "simulate_trials", again)
     assert run_design(SMALL, tmp_path)["rows"] == result["rows"]
     assert again.calls == 0
+    # other training settings reuse the evaluation sets and round 0, not the picked rounds
+    retrained = _Counter()
+    monkeypatch.setattr(design, "simulate_trials", retrained)
+    run_design(replace(SMALL, epochs=5), tmp_path)
+    assert retrained.trials == 2 * 4
     # control: another design (other key) simulates from scratch
     fresh = _Counter()
     monkeypatch.setattr(design, "simulate_trials", fresh)

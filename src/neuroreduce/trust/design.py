@@ -15,9 +15,12 @@ time constants).
 
 Files under the output folder (all written atomically)::
 
+    trials/initial-r0-<key>.npz            round 0 (shared by the strategies)
     trials/<strategy>-r<round>-<key>.npz   the simulated trials a round added (currents nA,
-                                            outputs mV); key = SHA-256 of the design, the
-                                            simulator fingerprint, strategy and round
+                                            outputs mV); key = SHA-256 of what changes them
+                                            (:meth:`DesignConfig.key`), so a design with other
+                                            training settings reuses the evaluation sets and
+                                            round 0
     trials/eval-<set>-<key>.npz            the battery and in-distribution test sets
     rounds/<strategy>-r<round>-<key>.json  the round's scores
     design.csv, design.json, design.png    held-out error vs simulated trials, both strategies
@@ -200,8 +203,14 @@ class DesignConfig:
         out["strategies"] = list(self.strategies)
         return out
 
-    def key(self) -> str:
-        """SHA-256 over what changes the simulated trials (not workers/backend/strategies)."""
+    def key(self, scope: str = "rounds") -> str:
+        """SHA-256 over what changes the simulated trials (never workers/backend/strategies).
+
+        Args:
+            scope: ``"eval"`` (the evaluation sets: scenario, simulator, seed and their sizes),
+                ``"initial"`` (round 0: also the generator and ``initial``) or ``"rounds"``
+                (later rounds: everything, since the ensemble picks them).
+        """
         from neuroreduce.pipeline import SimulationSettings
         from neuroreduce.scenarios import get_scenario
         from neuroreduce.simulators.registry import entry_for
@@ -209,6 +218,12 @@ class DesignConfig:
         d = self.to_dict()
         for k in ("workers", "backend", "address", "strategies"):
             d.pop(k)
+        if scope in ("eval", "initial"):
+            keep = {"scenario", "dt_out_ms", "seed", "parameter_set", "dt_ms",
+                    "battery_per_family", "in_distribution"}
+            if scope == "initial":
+                keep |= {"generator", "initial"}
+            d = {k: v for k, v in d.items() if k in keep}
         sc = get_scenario(self.scenario)
         opts = SimulationSettings(parameter_set=self.parameter_set, dt_ms=self.dt_ms)
         d["simulator"] = entry_for(sc).fingerprint(sc, opts.simulator_options())
@@ -339,10 +354,19 @@ class _Store:
     """The output folder's cached trials and round scores."""
 
     root: Path
-    key: str
+    keys: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        return self.keys["rounds"]
+
+    def _key(self, name: str) -> str:
+        scope = "eval" if name.startswith("eval-") else "initial" if name == "initial-r0" else (
+            "rounds")
+        return self.keys[scope]
 
     def trials(self, name: str) -> Path:
-        return self.root / "trials" / f"{name}-{self.key[:12]}.npz"
+        return self.root / "trials" / f"{name}-{self._key(name)[:12]}.npz"
 
     def round(self, strategy: str, r: int) -> Path:
         return self.root / "rounds" / f"{strategy}-r{r}-{self.key[:12]}.json"
@@ -353,7 +377,7 @@ class _Store:
             return None
         try:
             with np.load(path, allow_pickle=False) as z:
-                if str(z["key"]) != self.key:
+                if str(z["key"]) != self._key(name):
                     return None
                 return {k: z[k] for k in z.files}
         except (OSError, ValueError, KeyError):
@@ -361,7 +385,7 @@ class _Store:
 
     def save(self, name: str, **arrays: Any) -> None:
         buf = io.BytesIO()
-        np.savez(buf, key=np.array(self.key), **arrays)
+        np.savez(buf, key=np.array(self._key(name)), **arrays)
         write_bytes_atomic(self.trials(name), buf.getvalue())
 
 
@@ -392,7 +416,7 @@ def run_design(config: DesignConfig, out_dir: str | Path, *, progress: bool = Fa
     log = log or (lambda msg: None)
     start = time.perf_counter()
     out = Path(out_dir)
-    store = _Store(out, config.key())
+    store = _Store(out, {s: config.key(s) for s in ("eval", "initial", "rounds")})
     evals = {}
     for name, (currents, fams) in evaluation_sets(config).items():
         cached = store.load(f"eval-{name}")
