@@ -234,17 +234,19 @@ def _print_trust(results: dict[str, Any]) -> None:
     """The ensemble-mean error beside the members', and how well the spread is calibrated."""
     units = results.get("output_units", "")
     test = results.get("ensemble", {}).get("test")
-    if test and len(results.get("seeds", ())) > 1:
-        out.print(f"test: ensemble-mean RMSE {test['ensemble_mean_rmse']:.3g} {units} vs "
-                  f"{test['member_rmse_mean']:.3g} for the average member "
-                  f"({100 * test['gain']:.0f} % lower; best member "
-                  f"{test['member_rmse_best']:.3g})", markup=False)
+    from neuroreduce.reporting.trust_section import fmt_number
+
+    if test and len(results.get("seeds", ())) > 1 and test.get("gain") is not None:
+        out.print(f"test: ensemble-mean RMSE {fmt_number(test['ensemble_mean_rmse'], '.3g')} {units} "
+                  f"vs {fmt_number(test['member_rmse_mean'], '.3g')} for the average member "
+                  f"({fmt_number(test['gain'], '.0f', 100)} % lower; best member "
+                  f"{fmt_number(test['member_rmse_best'], '.3g')})", markup=False)
     unc = results.get("uncertainty")
     if unc:
         out.print(f"uncertainty: {100 * unc['level']:.0f} % intervals (member spread calibrated "
-                  f"on valid) cover {100 * unc['test_coverage']:.1f} % of test values; the "
-                  f"spread ranks test trials by their error with Spearman rho "
-                  f"{unc['test_spearman_trial_spread_vs_error']:.2f}", markup=False)
+                  f"on valid) cover {fmt_number(unc['test_coverage'], '.1f', 100)} % of test values; "
+                  f"the spread ranks test trials by their error with Spearman rho "
+                  f"{fmt_number(unc['test_spearman_trial_spread_vs_error'], '.2f')}", markup=False)
 
 
 def _ms(stats: dict[str, Any]) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from neuroreduce.datasets.dataset import SPLIT_NAMES
 from neuroreduce.reporting.html import figure, table
 
@@ -21,7 +23,7 @@ def plot_reliability(path: Path, points: list[dict[str, float]], *, title: str) 
     import matplotlib.pyplot as plt
 
     nominal = [p["nominal"] for p in points]
-    observed = [p["observed"] for p in points]
+    observed = [np.nan if p["observed"] is None else p["observed"] for p in points]
     fig, ax = plt.subplots(figsize=(4.2, 4.0))
     ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="calibrated")
     ax.plot(nominal, observed, "o-", color="C0", label="test split")
@@ -37,30 +39,41 @@ def plot_reliability(path: Path, points: list[dict[str, float]], *, title: str) 
     plt.close(fig)
 
 
+def fmt_number(value: float | None, spec: str, scale: float = 1.0) -> str:
+    """``value`` formatted with ``spec`` (times ``scale``), or ``n/a`` when undefined."""
+    return "n/a" if value is None else format(scale * value, spec)
+
+
 def trust_section(results: dict[str, Any], fig_dir: Path, *, units: str,
                   label: str) -> str | None:
     """HTML of the section, or ``None`` when the results have no ensemble block."""
     ensemble = results.get("ensemble")
     if not ensemble or len(results.get("seeds", ())) < 2:
         return None
-    rows = [(s, f"{v['ensemble_mean_rmse']:.3e}", f"{v['member_rmse_mean']:.3e}",
-             f"{v['member_rmse_best']:.3e}", f"{100 * v['gain']:.0f} %")
+    num = fmt_number
+    rows = [(s, num(v["ensemble_mean_rmse"], ".3e"), num(v["member_rmse_mean"], ".3e"),
+             num(v["member_rmse_best"], ".3e"), num(v["gain"], ".0f", 100) + " %")
             for s in SPLIT_NAMES if (v := ensemble.get(s))]
     html = ("<p>The seed ensemble used as one surrogate: the mean of its members' predictions "
             "against the members themselves (pooled RMSE).</p>" + table(
                 ["split", f"ensemble mean ({units})", f"average member ({units})",
                  f"best member ({units})", "gain of the mean"], rows))
+    left_out = results.get("members_left_out")
+    if left_out:
+        html += (f"<p>Members {', '.join(map(str, left_out))} diverged and are left out of the "
+                 f"ensemble.</p>")
     unc = results.get("uncertainty")
     if unc:
         plot_reliability(fig_dir / "reliability.png", unc["reliability"],
                          title=f"{label}: calibrated member spread")
         html += (
             f"<p>Uncertainty: the members' spread, scaled on the valid split by split-conformal "
-            f"calibration (scale per output: {', '.join(f'{s:.3g}' for s in unc['scale'])}), "
+            f"calibration (scale per output: {', '.join(num(s, '.3g') for s in unc['scale'])}), "
             f"gives {100 * unc['level']:.0f} % intervals that cover "
-            f"<b>{100 * unc['test_coverage']:.1f} %</b> of the test values; the spread ranks "
-            f"test trials by their real error with Spearman rho "
-            f"<b>{unc['test_spearman_trial_spread_vs_error']:.2f}</b>. Test samples within a "
+            f"<b>{num(unc['test_coverage'], '.1f', 100)} %</b> of the test values; the spread "
+            f"ranks test trials by their real error with Spearman rho "
+            f"<b>{num(unc['test_spearman_trial_spread_vs_error'], '.2f')}</b>. Test samples "
+            f"within a "
             f"trial are correlated, so coverage is measured, not assumed. "
             f"<code>neuroreduce predict</code> returns the mean, the spread and these intervals, "
             f"and warns for inputs outside the training range.</p>"

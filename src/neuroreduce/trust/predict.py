@@ -89,8 +89,9 @@ def predict_ensemble(run: Any, inputs: np.ndarray, *, calibration: Calibration |
     return result
 
 
-def _rounded(x: float) -> float:
-    return float(f"{x:.6g}") if np.isfinite(x) else float("nan")
+def _rounded(x: float) -> float | None:
+    """6 significant digits; ``None`` (JSON null) for an undefined value."""
+    return float(f"{x:.6g}") if np.isfinite(x) else None
 
 
 def trust_results(dataset: Dataset, predictions: np.ndarray, *,
@@ -115,8 +116,18 @@ def trust_of_arrays(truth: np.ndarray, predictions: np.ndarray,
                     splits: dict[str, np.ndarray], *, level: float = DEFAULT_LEVEL
                     ) -> tuple[dict[str, Any], Calibration | None]:
     """:func:`trust_results` on arrays: ``truth [trial, time, channel]`` (NaN = missing),
-    ``predictions [member, trial, time, channel]``, trial indices per split name."""
+    ``predictions [member, trial, time, channel]``, trial indices per split name.
+
+    Members with any non-finite prediction (diverged ones) are left out of the ensemble and
+    named in ``members_left_out``; undefined values (e.g. a rank correlation over fewer than 3
+    trials) are ``None``."""
+    finite = np.isfinite(predictions).reshape(predictions.shape[0], -1).all(axis=1)
     out: dict[str, Any] = {"ensemble": {}}
+    if not finite.all():
+        out["members_left_out"] = np.flatnonzero(~finite).tolist()
+        predictions = predictions[finite]
+    if predictions.shape[0] == 0:
+        return out, None
     for split in SPLIT_NAMES:
         idx = splits.get(split, np.zeros(0, np.int64))
         if idx.size and np.isfinite(truth[idx]).any():
