@@ -182,3 +182,16 @@ def test_tiny_study_end_to_end(tmp_path: Path) -> None:
     assert {"cortical_elm", "cortical_target", "cortical_thresholds"} <= kinds
     page = (out / "report" / "index.html").read_text()
     assert "Top 10 (test AUC, ours)" in page and "auc_vs_parameters.png" in page
+
+
+def test_neuronio_speed_rows_and_missing_morphology(monkeypatch: pytest.MonkeyPatch) -> None:
+    from neuroreduce.studies.cortical_neuron import speed
+
+    monkeypatch.setattr(speed, "SPEED_MODELS", speed.SPEED_MODELS[1:2])  # LSTM 4-4-2 only
+    rows = speed.neuronio_speed(duration_ms=20.0, batch=2, repeats=1)
+    assert [r["parameters"] for r in rows] == [20_774]
+    assert all(r[k] > 0 for r in rows for k in ("batch1_s_per_simulated_s",
+                                                  "batched_s_per_simulated_s"))
+    monkeypatch.setattr(speed, "_morphology", lambda: None)
+    missing = speed.neuron_cost()
+    assert missing["available"] is False and "morphology" in missing["why"]
