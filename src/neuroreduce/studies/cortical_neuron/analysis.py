@@ -74,6 +74,7 @@ def neuron_cost(dataset: Any) -> float | None:
 
 def cell_record(cell: Any, folder: Path, dataset: Any, *, timing: bool = True) -> dict[str, Any]:
     """One cell's row: identity, settings, parameters and :func:`.scoring.score_cell`."""
+    from neuroreduce.models.registry import get_family
     from neuroreduce.training.runs import load_run
 
     record = json.loads((folder / "cell.json").read_text())
@@ -81,11 +82,13 @@ def cell_record(cell: Any, folder: Path, dataset: Any, *, timing: bool = True) -
     options = config.get("model_options") or {}
     run = load_run(folder)
     scores = score_cell(run, dataset, timing=timing)
+    fitted = get_family(cell.model).fit is not None  # closed form: no rate, no pos_weight
     return {
         "key": cell.key, "dataset": cell.dataset, "model": cell.model, "hidden": cell.hidden,
         "label": model_label(cell.model, options, cell.hidden),
         "family": family_of(cell.model, options), "options": options,
-        "learning_rate": config.get("learning_rate"), "pos_weight": _pos_weight(config),
+        "learning_rate": None if fitted else config.get("learning_rate"),
+        "pos_weight": None if fitted else _pos_weight(config),
         "parameters": int(cell.n_parameters), "ampa_only": _is_ampa(cell.dataset, dataset),
         **scores,
     }
