@@ -51,3 +51,34 @@ def test_a_spread_that_knows_nothing_does_not_rank_trials() -> None:
     summary = battery_summary(blocks)
     assert abs(summary["spearman_spread_vs_error"]) < 0.4
     assert "coverage_cross_family" not in summary
+
+
+def test_experiment_report_says_where_the_surrogate_can_be_trusted(tmp_path) -> None:
+    """A toy experiment with three held-out battery families: the trust analysis and section."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from neuroreduce.cli import app
+
+    families = {"bat_anti": "bat_anti_phase", "bat_over": "bat_over_range",
+                "bat_sparse": "bat_sparse_events"}
+    held = "".join(f'[datasets.{n}]\nscenario = "toy"\nstimuli = 4\ndt_out_ms = 1.0\nseed = 1\n'
+                   f'families = ["{f}"]\nrole = "test"\n\n' for n, f in families.items())
+    (tmp_path / "t.toml").write_text(
+        '[experiment]\nname = "t"\ntitle = "t"\ndescription = "t"\nseeds = 3\n'
+        'metrics = ["rmse"]\n\n[datasets.toy]\nscenario = "toy"\nstimuli = 16\n'
+        'dt_out_ms = 1.0\nseed = 0\n\n' + held + '[training]\nepochs = 20\nbatch_size = 4\n'
+        'learning_rate = 0.02\n\n[[grid]]\ndatasets = ["toy"]\nmodels = ["gru"]\nhidden = [6]\n\n'
+        f'[evaluate]\nextra = {json.dumps(list(families))}\n\n[analysis]\nspeed = false\n')
+    result = CliRunner().invoke(app, ["experiment", "run", str(tmp_path / "t.toml"), "-o",
+                                      str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    trust = json.loads((tmp_path / "out" / "analysis" / "trust.json").read_text())
+    cell = trust["cells"]["toy/gru-6"]
+    assert set(cell["families"]) == set(families) and cell["summary"]["n_trials"] == 12
+    over = cell["families"]["bat_over"]  # 1.5x the training amplitudes: flagged, and worse
+    assert over["flagged_fraction"] == 1.0 and over["ratio"] > 1.5
+    assert cell["families"]["bat_anti"]["flagged_fraction"] == 0.0
+    page = (tmp_path / "out" / "report" / "index.html").read_text()
+    assert "Where the surrogate can be trusted" in page and "cross-family" in page

@@ -11,6 +11,7 @@ JSON file per analysis into ``<exp_dir>/analysis/``:
                              e.g. ``paper_comparison.json`` of ``barbulescu2023``
 ``ablation.json``            per-output test RMSE increase of input variants vs all inputs
 ``ood.json``                 out-of-distribution (extra datasets) vs test RMSE per cell
+``trust.json``               ensemble mean and calibrated spread on the extra datasets per cell
 ``attribution.json``         integrated-gradient input x output importance per cell
 ``speed.json``               simulator vs surrogate seconds per simulated second
 ``typed_scores.json``        typed-task cells: scores per field and split, folds' mean ± std
@@ -326,6 +327,9 @@ def run_analyses(exp_dir: Path, spec: AnalysisSpec, *, progress: bool = True) ->
         step("ablation", lambda: ablation(cells))
     if any(c.extra for c in cells):
         step("ood", lambda: ood(cells))
+        from neuroreduce.trust.held_out import experiment_trust
+
+        step("trust", lambda: experiment_trust(exp_dir, cells))
     if spec.attribution and cells:
         step("attribution", lambda: attribution(exp_dir, cells, spec, log=log))
     if spec.speed and cells:

@@ -98,6 +98,11 @@ def make_experiment_report(exp_dir: Path) -> Path:
         sections.append(("Error vs size", _size_html(analyses["error_vs_size"], figs)))
     if "ood" in analyses:
         sections.append(("Out-of-distribution stimuli", _ood_html(analyses["ood"])))
+    if "trust" in analyses:
+        from neuroreduce.reporting.trust_section import experiment_trust_html
+
+        sections.append(("Where the surrogate can be trusted",
+                         experiment_trust_html(analyses["trust"])))
     if "ablation" in analyses or "attribution" in analyses:
         sections.append(("Input importance: attribution and ablation",
                          _importance_html(analyses, figs)))

@@ -81,3 +81,36 @@ def trust_section(results: dict[str, Any], fig_dir: Path, *, units: str,
                      "Reliability diagram: observed coverage on the test split of intervals "
                      "calibrated on the valid split at each nominal level."))
     return html
+
+
+def experiment_trust_html(trust: dict[str, Any]) -> str:
+    """The experiment report's section on held-out families (``analysis/trust.json``)."""
+    num = fmt_number
+    parts = ["<p>The seed ensemble's mean is the surrogate; its members' spread is the "
+             "uncertainty, calibrated on the training data's valid split (split-conformal). "
+             "Per held-out family: the ensemble-mean RMSE against its in-distribution (test) "
+             "value, the share of trials the input check flags as outside the training inputs, "
+             "and the coverage of nominal intervals calibrated on the valid split and, "
+             "leave-one-family-out, on the other held-out families.</p>"]
+    for key, cell in trust["cells"].items():
+        s = cell["summary"]
+        level = s.get("level")
+        nominal = "nominal" if level is None else f"nominal {100 * level:.0f} %"
+        rows = [[name, num(f.get("ensemble_rmse"), ".3g"), num(f.get("ratio"), ".2f"),
+                 num(f.get("gain"), ".0f", 100) + " %", num(f.get("flagged_fraction"), ".0f", 100)
+                 + " %", num(f.get("coverage_valid_calibrated"), ".0f", 100) + " %",
+                 num(f.get("coverage_cross_family"), ".0f", 100) + " %"]
+                for name, f in cell["families"].items()]
+        parts.append(
+            f"<h3>{key} ({cell['label']})</h3><p>In-distribution test: ensemble-mean RMSE "
+            f"{num(cell['test_ensemble_rmse'], '.3g')}, coverage of the {nominal} interval "
+            f"{num(cell.get('test_coverage'), '.0f', 100)} %. Over all {s['n_trials']} held-out "
+            f"trials the spread ranks trials by their real error with Spearman rho "
+            f"<b>{num(s.get('spearman_spread_vs_error'), '.2f')}</b> (the input distance alone: "
+            f"{num(s.get('spearman_distance_vs_error'), '.2f')}); {nominal} intervals cover "
+            f"<b>{num(s.get('coverage_valid_calibrated'), '.0f', 100)} %</b> when calibrated "
+            f"in distribution and <b>{num(s.get('coverage_cross_family'), '.0f', 100)} %</b> "
+            f"when calibrated on the other held-out families (mean over families).</p>"
+            + table(["family", "ensemble RMSE", "/ test", "gain of the mean", "flagged",
+                     "coverage (valid cal.)", "coverage (cross-family cal.)"], rows))
+    return "".join(parts)

@@ -166,3 +166,48 @@ def battery_summary(blocks: dict[str, dict[str, Any]]) -> dict[str, Any]:
             values = [f[key] for f in fams if f.get(key) is not None]
             out[key] = _f(float(np.mean(values))) if values else None
     return out
+
+
+def experiment_trust(exp_dir: Any, cells: Any) -> dict[str, Any] | None:
+    """Trust on the extra (held-out) datasets of every schema-v1 cell of an experiment.
+
+    Reads each cell's ``results.json`` (the ensemble block of its test split) and
+    ``extra_results.json`` (the ``trust`` record per extra dataset, see
+    :func:`held_out_trust`).
+
+    Returns:
+        ``{"cells": {key: {"label", "test_ensemble_rmse", "families": {name: {"ensemble_rmse",
+        "ratio", "gain", "flagged_fraction", "coverage_valid_calibrated",
+        "coverage_cross_family"}}, "summary": battery_summary(...)}}}``, or ``None`` when no
+        cell has trust records (older cells, typed cells).
+    """
+    import json
+    from pathlib import Path
+
+    out: dict[str, Any] = {"cells": {}}
+    for c in cells:
+        folder = Path(c.folder) if Path(c.folder).is_absolute() else Path(exp_dir) / c.folder
+        try:
+            results = json.loads((folder / "results.json").read_text())
+            extra = json.loads((folder / "extra_results.json").read_text())
+        except (OSError, ValueError):
+            continue
+        blocks = {n: b["trust"] for n, b in extra.items()
+                  if isinstance(b, dict) and isinstance(b.get("trust"), dict)}
+        test = (results.get("ensemble") or {}).get("test") or {}
+        if not blocks or test.get("ensemble_mean_rmse") is None:
+            continue
+        summary = battery_summary(blocks)
+        base = test["ensemble_mean_rmse"]
+        families = {}
+        for name, block in blocks.items():
+            ens = (block.get("gain") or {}).get("ensemble_mean_rmse")
+            fam = dict(summary["per_family"].get(name, {}))
+            fam.update(ensemble_rmse=ens, gain=(block.get("gain") or {}).get("gain"),
+                       ratio=_f(ens / base) if ens is not None and base > 0 else None)
+            families[name] = fam
+        out["cells"][c.key] = {"label": c.label, "test_ensemble_rmse": base,
+                               "test_coverage": (results.get("uncertainty") or {}).get(
+                                   "test_coverage"),
+                               "families": families, "summary": summary}
+    return out if out["cells"] else None
