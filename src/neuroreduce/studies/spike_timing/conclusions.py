@@ -74,6 +74,18 @@ def dataset_paragraphs(name: str, entry: Mapping[str, Any], hh: Mapping[str, Any
             f"Best model {w['label']} (Gamma_A {_n(models[w['label']]['gamma_A'])}). The "
             f"criterion (a model wins if its Gamma_A exceeds every other's by more than one "
             f"bootstrap error) {verdict}. Margins: {margins}.", bool(w["holds"])))
+    wr = entry.get("winner_reliable") or {}
+    if wr.get("holds") is not None:
+        stims = ", ".join(wr.get("stimuli") or [])
+        ranked_r = sorted(((k, m["reliable"]) for k, m in models.items()
+                           if math.isfinite(m["reliable"]["gamma_A"])),
+                          key=lambda kv: -kv[1]["gamma_A"])
+        scores = "; ".join(f"{k} {_n(r['gamma_A'])} ± {_n(r['se'])}" for k, r in ranked_r)
+        verdict = "holds: it wins" if wr["holds"] else "does NOT hold: no model wins"
+        out.append(paragraph(
+            "spike_winner_reliable", f"Winner on {name}, reliable stimuli",
+            f"On the stimuli whose repetitions agree (Gamma_int >= 0.5: {stims}) Gamma_A is "
+            f"{scores}. Best {wr['label']}; the criterion {verdict}.", bool(wr["holds"])))
     sens = entry.get("sensitivity") or {}
     if sens:
         parts = [f"{label}: " + ", ".join(f"{k.replace('_', ' ')} {_n(v)}" for k, v in s.items())

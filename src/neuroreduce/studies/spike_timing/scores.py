@@ -12,7 +12,9 @@ reported next to it (``other_heads``).
 
 The thesis's criterion (seed 002, after Jolivet et al. 2008): a model outperforms the others if
 its performance is one standard error above all of them; here: ``Gamma_A(best) - Gamma_A(other)
-> max(SE(best), SE(other))`` for every other model, SE the bootstrap error of Gamma_A.
+> max(SE(best), SE(other))`` for every other model, SE the bootstrap error of Gamma_A. It is
+tested on all stimuli and on the reliable ones (Gamma_int >= :data:`RELIABLE_GAMMA_INT`; their
+mean's error ``sqrt(sum SE_s^2) / n``), since Gamma_A divides by Gamma_int.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ ASSUMED_DT_MS: tuple[float, ...] = (0.2, 1.0)
 HEAD_ORDER: tuple[str, ...] = ("spikes", "outputs")
 #: Simulated time (ms) of the Hodgkin-Huxley cost measurement.
 HH_MS = 500.0
+#: Stimuli whose repetitions agree at least this well (Gamma_int) make the "reliable" summary:
+#: Gamma_A = Gamma / Gamma_int is ill-conditioned where Gamma_int is near 0.
+RELIABLE_GAMMA_INT = 0.5
 CRITERION = ("a model wins if its Gamma_A exceeds every other model's by more than one "
              "bootstrap error (the larger of the two models' errors)")
 
@@ -82,6 +87,12 @@ def cell_score(cell: Any) -> dict[str, Any] | None:
         }
     other = {f: _num((b.get("gamma_normalised") or {}).get("mean"))
              for f, b in heads.items() if f != field}
+    rel = [k for k, v in per.items()
+           if v["gamma_int"] >= RELIABLE_GAMMA_INT and math.isfinite(v["gamma_A"])]
+    reliable = {"stimuli": rel, "min_gamma_int": RELIABLE_GAMMA_INT,
+                "gamma_A": float(np.mean([per[k]["gamma_A"] for k in rel])) if rel else math.nan,
+                "se": float(math.sqrt(sum(_finite(per[k]["se"]) ** 2 for k in rel)) / len(rel))
+                if rel else math.nan}
     return {
         "key": cell.key, "model": cell.model, "field": field,
         "gamma_A": stat("gamma_normalised"), "gamma_A_std_seeds":
@@ -89,7 +100,8 @@ def cell_score(cell: Any) -> dict[str, Any] | None:
         "se": stat("gamma_normalised_se"), "gamma": stat("gamma"),
         "gamma_int": stat("gamma_intrinsic"), "spike_count_error": stat("spike_count_error"),
         "subthreshold_rmse_mV": stat("subthreshold_rmse"), "per_stimulus": per,
-        "other_heads": other, "n_parameters": int(getattr(cell, "n_parameters", 0)),
+        "other_heads": other, "reliable": reliable,
+        "n_parameters": int(getattr(cell, "n_parameters", 0)),
         "probability_threshold": block.get("probability_threshold"),
     }
 
@@ -203,6 +215,9 @@ def spike_timing_analysis(ctx: StudyContext) -> dict[str, Any] | None:
         return None
     for entry in datasets.values():
         entry["winner"] = winner(entry["models"])
+        entry["winner_reliable"] = winner({k: m["reliable"] for k, m in entry["models"].items()})
+        entry["winner_reliable"]["stimuli"] = next(
+            (m["reliable"]["stimuli"] for m in entry["models"].values()), [])
         entry["gamma_int"] = _first([m["gamma_int"] for m in entry["models"].values()])
     exp_dir = Path(cells[0].folder).parent.parent
     out: dict[str, Any] = {"criterion": CRITERION, "windows_ms": list(WINDOWS_MS),
