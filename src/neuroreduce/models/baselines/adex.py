@@ -16,7 +16,8 @@ autoregressive ``V[k] = alpha V[k-1] + beta I[k-1] + c`` on samples away from sp
 
 in two stages: first all parameters on the subthreshold RMSE of runs whose spikes (reset and
 adaptation jump) are imposed at the data's spike times (``forced_iterations``), then the
-threshold parameters ``VT, DT`` (:data:`SPIKE_PARAMS`) on the full loss (``iterations``). The
+threshold parameters ``VT, DT`` (:data:`SPIKE_PARAMS`) on the full loss: a 13 x 9 grid around
+the first stage's values, then CMA-ES from the grid's best (``iterations``). The
 RMSE leaves out samples from 1 ms before to 5 ms after every data or model spike and
 Gamma is the coincidence factor (+-``window_ms``) per trace (a trace with data spikes whose
 model train is undefined counts Gamma = 0). Data spikes are the ``spikes`` target when the task
@@ -30,6 +31,7 @@ elsewhere. Parameters: 10 (plus the spike value).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -51,6 +53,10 @@ if TYPE_CHECKING:  # only annotations: importing training here would be circular
 SPIKE_LOGIT = 8.0
 #: Parameters the second (spike-timing) stage adjusts; the first fixes the others.
 SPIKE_PARAMS = ("VT", "DT")
+#: Offsets (scaled coordinates) of the grid the second stage starts with: VT in steps of
+#: half the voltage's standard deviation, DT by factors of exp(0.25).
+GRID_VT = tuple(np.linspace(-3.0, 3.0, 13))
+GRID_DT = tuple(np.linspace(-2.0, 2.0, 9))
 #: Parameters kept positive (fitted on a log scale).
 _POSITIVE = ("tau_m", "DT", "R", "tau_w")
 
@@ -226,13 +232,18 @@ def _segment(arrays: tuple[np.ndarray, ...], length: int, burn: int) -> tuple[np
 
 
 class _Coords:
-    """Scaled coordinates for CMA-ES: log for positive parameters, else shift/scale."""
+    """Scaled coordinates for CMA-ES: log for positive parameters, else shift/scale.
 
-    def __init__(self, start: dict, v_scale: float) -> None:
-        self.start = start
+    ``EL`` is searched as the effective rest ``EL + R x0`` (what the subthreshold voltage
+    pins down), so that moving ``x0`` (scale: the input's standard deviation) does not move
+    the rest; with z-scored inputs ``x0`` sits a few scales away from 0.
+    """
+
+    def __init__(self, start: dict, v_scale: float, i_scale: float) -> None:
+        self.start = dict(start, EL=start["EL"] + start["R"] * start["x0"])
         self.scale = {"tau_m": 0.5, "DT": 0.5, "R": 0.5, "tau_w": 1.0, "a": 0.5,
                       "EL": v_scale, "VT": v_scale, "Vr": v_scale, "b": v_scale,
-                      "x0": v_scale / start["R"]}
+                      "x0": i_scale}
 
     def decode(self, z: np.ndarray) -> dict:
         out = {}
@@ -241,6 +252,7 @@ class _Coords:
                 out[name] = self.start[name] * math.exp(self.scale[name] * z[k])
             else:
                 out[name] = self.start[name] + self.scale[name] * z[k]
+        out["EL"] -= out["R"] * out["x0"]
         return out
 
 
@@ -310,7 +322,7 @@ def fit_adex(
     window = window_ms / sample_ms
     guess = initial_guess(cur, vol, near) if start is None else {
         k: (v / dt if k in ("tau_m", "tau_w") else v) for k, v in start.items()}
-    coords = _Coords(guess, v_scale)
+    coords = _Coords(guess, v_scale, float(cur.std()) or 1.0)
     seg_len = cur.shape[-1] if segment_ms is None else max(2, round(segment_ms / sample_ms))
     cur, vol, spk, ok, scored = _segment((cur, vol, spk, ok), seg_len,
                                          round(burn_in_ms / sample_ms))
@@ -359,6 +371,14 @@ def fit_adex(
         if n_iter == 0:
             continue
         base = best_z.copy()
+        if stage == 1:  # a coarse grid over (VT, DT) first: the spike loss is rugged
+            grid = [base.copy() for _ in range(len(GRID_VT) * len(GRID_DT))]
+            for z, (u, d) in zip(grid, itertools.product(GRID_VT, GRID_DT), strict=True):
+                z[spike_idx] += (u, d)
+            ls = loss_fn(grid)
+            evals += len(grid)
+            base = grid[int(np.argmin(ls))]
+            sigma = 0.5 * sigma
 
         def full(z_sub, base=base, active=active):
             z = base.copy()
