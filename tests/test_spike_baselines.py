@@ -147,8 +147,8 @@ def test_adex_self_fit():
     """An adex_ou set (6 stimuli x 4 repetitions x 2 s) is fitted back by the AdEx baseline.
 
     Fit on the first 1.4 s of every other trace (12 traces), scored on the last 0.6 s of all
-    24 (held-out time). Controls: the fit's starting point and the true model with its
-    threshold 3 mV too high score clearly lower.
+    24 (held-out time). Control: the true model with its threshold 3 mV too high scores
+    clearly lower (so the Gamma_A check can fail).
     """
     ds = simulate_adex_ou(6, seed=0)
     cur = ds.inputs[..., 0].astype(np.float64)
@@ -180,4 +180,4 @@ def test_adex_self_fit():
 
 
 #: Tolerance of the self-fit (set from the measured value; see the report).
-G_FIT_MIN = 0.85  # measured 0.970 (true model 1.060, VT + 3 mV 0.239), seed 0
+G_FIT_MIN = 0.85  # measured 0.944 (true model 1.060, VT + 3 mV 0.239), seed 0
