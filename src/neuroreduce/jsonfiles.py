@@ -93,3 +93,17 @@ def _json_type(value: Any) -> str:
     if isinstance(value, (int, float)):
         return "number"
     return "null" if value is None else type(value).__name__
+
+
+def frozen(value: Any) -> Any:
+    """Lists (from JSON/TOML) become tuples, recursively, so a config stays hashable."""
+    if isinstance(value, list | tuple):
+        return tuple(frozen(v) for v in value)
+    return value
+
+
+def thawed(value: Any) -> Any:
+    """The inverse of :func:`frozen`: tuples become lists again, for JSON."""
+    if isinstance(value, tuple):
+        return [thawed(v) for v in value]
+    return value

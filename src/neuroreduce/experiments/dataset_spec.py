@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from neuroreduce.errors import ConfigError, DatasetError, unknown_name_error
+from neuroreduce.jsonfiles import frozen, thawed
 from neuroreduce.simulators.base import SimulatorOptions
 
 #: Bumped whenever the way a declared dataset is generated changes (stimulus drawing, mixing,
@@ -272,7 +273,7 @@ class DatasetSpec:
         return cls(
             name=name, seed=_int(table.get("seed", 0), f"{where} seed", minimum=0),
             role=role, test_for=test_for, importer=importer, source=str(source),
-            import_options=tuple(sorted((k, _frozen(v)) for k, v in options.items())),
+            import_options=tuple(sorted((k, frozen(v)) for k, v in options.items())),
         )
 
     def _check_simulator(self, where: str) -> None:
@@ -317,7 +318,7 @@ class DatasetSpec:
             return {"path": self.path, "role": self.role, **extra}
         if self.importer is not None:
             return {"importer": self.importer, "source": self.source,
-                    "options": {k: _thawed(v) for k, v in self.import_options},
+                    "options": {k: thawed(v) for k, v in self.import_options},
                     "seed": self.seed, "role": self.role, **extra}
         if self.generator is not None:
             return {"scenario": self.generator, "stimuli": self.stimuli,
@@ -469,16 +470,6 @@ def source_fingerprint(source: str | Path) -> list[list[Any]]:
     return out
 
 
-def _frozen(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return tuple(_frozen(v) for v in value)
-    return value
-
-
-def _thawed(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_thawed(v) for v in value]
-    return value
 
 
 def _simulator_fingerprint(spec: DatasetSpec) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 from torch import nn
 
 from neuroreduce.errors import ConfigError, unknown_name_error
+from neuroreduce.jsonfiles import frozen, thawed
 from neuroreduce.models import elm, mlp, plrnn, stacked_rnn, tcn
 from neuroreduce.models.baselines import adex, arx_spiking, glm, mat, ridge_arx, spike_glm, svm
 from neuroreduce.models.ensemble import SurrogateEnsemble
@@ -241,7 +242,7 @@ class ModelSpec:
         check_sizes(n_inputs=self.n_inputs, n_outputs=self.n_outputs, hidden=self.hidden)
         opts = dict(self.options) if not isinstance(self.options, Mapping) else self.options
         object.__setattr__(
-            self, "options", tuple(sorted((str(k), _frozen(v)) for k, v in dict(opts).items()))
+            self, "options", tuple(sorted((str(k), frozen(v)) for k, v in dict(opts).items()))
         )
         model_config(self.name, self.hidden, dict(self.options))  # validates the options
 
@@ -276,7 +277,7 @@ class ModelSpec:
             "hidden": self.hidden,
         }
         if self.options:
-            out["options"] = {k: _thawed(v) for k, v in self.options}
+            out["options"] = {k: thawed(v) for k, v in self.options}
         return out
 
     @classmethod
@@ -299,14 +300,3 @@ class ModelSpec:
         return cls(**values, options=tuple(options.items()))
 
 
-def _frozen(value: Any) -> Any:
-    """Lists (from JSON/TOML) become tuples so a spec stays hashable and comparable."""
-    if isinstance(value, list | tuple):
-        return tuple(_frozen(v) for v in value)
-    return value
-
-
-def _thawed(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_thawed(v) for v in value]
-    return value

@@ -30,8 +30,8 @@ def _mean_spread(ys: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return stacked.mean(0), stacked.std(0, unbiased=False)
 
 
-class DeployedEnsembleTensorState(nn.Module):
-    """RNN/GRU members; the state is ``h [member, batch, hidden]``."""
+class _DeployedEnsemble(nn.Module):
+    """Members and the whole-sequence pass shared by both state layouts."""
 
     def __init__(self, members: list[DeployedSurrogate]) -> None:
         super().__init__()
@@ -47,6 +47,10 @@ class DeployedEnsembleTensorState(nn.Module):
         n_outputs]``, from the zero state."""
         ys = [m(x) for m in self.members]
         return _mean_spread(ys)
+
+
+class DeployedEnsembleTensorState(_DeployedEnsemble):
+    """RNN/GRU members; the state is ``h [member, batch, hidden]``."""
 
     @torch.jit.export
     def init(self, batch: int) -> torch.Tensor:
@@ -67,22 +71,8 @@ class DeployedEnsembleTensorState(nn.Module):
         return mean, spread, torch.stack(hs, 0)
 
 
-class DeployedEnsembleLSTM(nn.Module):
+class DeployedEnsembleLSTM(_DeployedEnsemble):
     """LSTM members; the state is ``(h, c)``, each ``[member, batch, hidden]``."""
-
-    def __init__(self, members: list[DeployedSurrogate]) -> None:
-        super().__init__()
-        self.members = nn.ModuleList(members)
-        self.n_members = len(members)
-        self.n_inputs = members[0].n_inputs
-        self.n_outputs = members[0].n_outputs
-        self.hidden = members[0].hidden
-        self.eval()
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs ``[batch, time, n_inputs]`` -> (mean, spread) ``[batch, time, n_outputs]``."""
-        ys = [m(x) for m in self.members]
-        return _mean_spread(ys)
 
     @torch.jit.export
     def init(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
