@@ -243,7 +243,8 @@ def claims(result: Mapping[str, Any]) -> list[dict[str, Any]]:
             if fine.get("available"):
                 text += (f" ({_n(fine['cpu_s_per_simulated_s'], 3)} CPU s at "
                          f"{_n(fine['dt_ms'])} ms)")
-            text += (f". The >= {SPEED_TARGET:,.0f}x target (batched, a model of <= {TARGET_PARAMETERS:,} parameters) "
+            text += (f". The >= {SPEED_TARGET:,.0f}x target (batched, a model of <= "
+                     f"{TARGET_PARAMETERS:,} parameters) "
                      f"{'holds' if holds else 'does NOT hold'}: best {best} at "
                      f"{_n((small or ratios)[best], 3)}x.")
         elif measured:
