@@ -18,7 +18,9 @@ in two stages: first all parameters on the subthreshold RMSE of runs whose spike
 adaptation jump) are imposed at the data's spike times (``forced_iterations``), then the
 threshold parameters ``VT, DT`` (:data:`SPIKE_PARAMS`) on the full loss: a 13 x 9 grid around
 the first stage's values, then CMA-ES from the grid's best (``iterations``). The
-RMSE leaves out samples from 1 ms before to 5 ms after every data or model spike and
+RMSE leaves out samples from 1 ms before to 5 ms after every data spike (not the model's: a
+spurious model spike, drawn at the spike value, counts as a large error; excluding model
+spikes too would let a model that fires all the time escape the RMSE) and
 Gamma is the coincidence factor (+-``window_ms``) per trace (a trace with data spikes whose
 model train is undefined counts Gamma = 0). Data spikes are the ``spikes`` target when the task
 has one, else upward crossings of the midpoint between the median and the maximum voltage.
@@ -347,7 +349,7 @@ def fit_adex(
             v, fired = simulate(cur[None], stacked_params(zs), substeps, v_spike)
         out = []
         for m in range(len(zs)):
-            keep = counted & ~_near(fired[m], before, after)
+            keep = counted  # model spikes off the data's count as (large) voltage errors
             err = v[m][keep] - vol[keep]
             rmse = float(np.sqrt(np.mean(err**2))) / v_scale if keep.any() else 10.0
             if not math.isfinite(rmse):
@@ -399,6 +401,10 @@ def fit_adex(
             k = int(np.argmin(ls))
             if ls[k] < best_loss:
                 best_loss, best_z = ls[k], full(np.array(zs[k]))
+    if iterations:  # re-check the winner against the grid's best with a fresh evaluation
+        final = losses([best_z, base])
+        evals += 2
+        best_loss, best_z = min(zip(final, (best_z, base), strict=True), key=lambda t: t[0])
     params = coords.decode(best_z)
     for name in ("tau_m", "tau_w"):
         params[name] *= dt
