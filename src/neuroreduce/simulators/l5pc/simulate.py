@@ -94,11 +94,20 @@ class TrialRunner:
         self._init_handler = h.FInitializeHandler(0, self._set_rest_v)
 
     def _settle(self, duration_ms: float = 1000.0) -> tuple[list[float], list[float | None]]:
-        """Run without input until rest; return every segment's voltage and Ca."""
+        """Run without input until rest; return every segment's voltage and Ca.
+
+        CVODE with a local time step per cell and a fixed tolerance: other cells alive in the
+        process (NEURON integrates all of them) and tolerances set by earlier runs would
+        otherwise change this cell's rest, and with it every trial."""
         h, cvode = self.h, self.h.CVode()
         cvode.active(1)
+        cvode.use_local_dt(1)
+        atol = cvode.atol()
+        cvode.atol(1e-4)
         h.finitialize(-75.0)
         h.continuerun(duration_ms)
+        cvode.atol(atol)
+        cvode.use_local_dt(0)
         cvode.active(0)
         v = [float(seg.v) for seg in self._segments]
         cai = [float(seg.cai) if hasattr(seg, "cai") else None for seg in self._segments]
