@@ -824,15 +824,7 @@ def _load_nwb(source: Path, options: NWBOphysOptions) -> Dataset:
                               "code order with --option classes=forward,reversal")
         classes = options.classes
     else:
-        seen = sorted({lab for r in raw for lab in r[4] if lab})
-        classes = options.classes or tuple(seen)
-        unknown = [lab for lab in seen if lab not in classes]
-        if unknown:
-            raise DatasetError(f"unknown behaviour label(s) {', '.join(unknown[:10])}; classes: "
-                               f"{', '.join(classes)}")
-        if len(classes) < 2:
-            raise DatasetError(f"the behaviour intervals name {len(classes)} class(es); need two "
-                               "or more")
+        classes = _label_classes(raw, options.classes, "the behaviour intervals name")
     recordings = []
     for worm, traces, names, codes, labels, frame_s, path in raw:
         if codes is None:
@@ -978,20 +970,32 @@ def _read_worm_csv(path: Path) -> tuple[np.ndarray, list[str], np.ndarray, list[
     return arr[:, 1:], [header[j] for j in n_cols], arr[:, 0], labels
 
 
+def _label_classes(raw: list[tuple], classes: tuple[str, ...] | None, what: str
+                   ) -> tuple[str, ...]:
+    """The behaviour classes of text labels (``raw`` rows hold the labels at index 4): the
+    given ``classes`` (every label must be one) or the labels seen, sorted.
+
+    Raises:
+        DatasetError: for a label outside ``classes`` or fewer than two classes.
+    """
+    seen = sorted({lab for r in raw for lab in r[4] if lab})
+    chosen = tuple(classes) if classes else tuple(seen)
+    unknown = [lab for lab in seen if lab not in chosen]
+    if unknown:
+        raise DatasetError(f"unknown behaviour label(s) {', '.join(unknown[:10])}; classes: "
+                           f"{', '.join(chosen)}")
+    if len(chosen) < 2:
+        raise DatasetError(f"{what} {len(chosen)} class(es); need two or more (or give "
+                           "--option classes=...)")
+    return chosen
+
+
 def _load_wholebrain_csv(source: Path, options: WholebrainCSVOptions) -> Dataset:
     files = sorted(source.glob("*.csv")) if source.is_dir() else [source]
     if not files:
         raise DatasetError(f"{source}: no .csv files")
     raw = [(p, *_read_worm_csv(p)) for p in files]
-    seen = sorted({lab for r in raw for lab in r[4] if lab})
-    classes = options.classes or tuple(seen)
-    unknown = [lab for lab in seen if lab not in classes]
-    if unknown:
-        raise DatasetError(f"unknown behaviour label(s) {', '.join(unknown[:10])}; classes: "
-                           f"{', '.join(classes)}")
-    if len(classes) < 2:
-        raise DatasetError(f"the behaviour column names {len(classes)} class(es); need two or "
-                           "more (or give --option classes=...)")
+    classes = _label_classes(raw, options.classes, "the behaviour column names")
     recordings = [
         WormRecording(p.stem, traces, tuple(names), np.array(
             [classes.index(lab) if lab else -1 for lab in labels]),
