@@ -168,7 +168,7 @@ class L5PCCell:
         h.load_file("import3d.hoc")
         if not hasattr(h, "NeuroreduceL5PC"):
             h(_TEMPLATE)
-        h.celsius = config.celsius
+        self.set_globals()
         self._cell = _import_morphology(h, Path(config.morphology))
         self.sections = {
             "somatic": list(self._cell.somatic), "basal": list(self._cell.basal),
@@ -198,6 +198,17 @@ class L5PCCell:
             i.gmax = config.inh_gmax_ns * 1e-3
             self.exc.append(e)
             self.inh.append(i)
+
+    def set_globals(self) -> None:
+        """Set the process-wide NEURON values this cell depends on: temperature, the initial
+        Ca concentrations (NEURON's defaults, cai 5e-5 mM, cao 2 mM; other models — c302 sets
+        ``cai0_ca_ion = 0`` — change them for every cell of the process) and first-order
+        fixed-step integration. Called before every settle and run."""
+        h = self.h
+        h.celsius = self.config.celsius
+        h.cai0_ca_ion = 5e-5
+        h.cao0_ca_ion = 2.0
+        h.secondorder = 0
 
     # ------------------------------------------------------------------ structure
     @property

@@ -100,6 +100,7 @@ class TrialRunner:
         process (NEURON integrates all of them) and tolerances set by earlier runs would
         otherwise change this cell's rest, and with it every trial."""
         h, cvode = self.h, self.h.CVode()
+        self.cell.set_globals()
         cvode.active(1)
         cvode.use_local_dt(1)
         atol = cvode.atol()
@@ -129,6 +130,7 @@ class TrialRunner:
         """``finitialize`` into the resting state (voltage and Ca of every segment); the
         integrator (fixed step or CVODE) must be chosen before."""
         h = self.h
+        self.cell.set_globals()
         h.finitialize()
         for seg, cai in zip(self._segments, self._rest_cai, strict=True):
             if cai is not None:
