@@ -217,3 +217,25 @@ def test_fi_curve(morphology):
     rates = [r.value for r in fi]
     assert rates == sorted(rates) and rates[0] > 0
     assert all(r.passed for r in fi), fi
+
+
+@pytest.mark.slow
+def test_l5pc_and_c302_in_one_process_leave_each_other_unchanged(morphology, tmp_path):
+    """c302 sets process-wide NEURON values (cai0_ca_ion = 0) when it loads; the L5PC cell
+    re-applies its own (temperature, initial Ca) before every run, so an L5PC run in a process
+    that holds the c302 network equals one in a fresh worker (without set_globals its rest
+    moved by ~0.03 mV), and the c302 network's results stay as they were."""
+    from neuroreduce.execution import Backend
+    from neuroreduce.simulators.celegans import CelegansConfig, CelegansSimulator
+    from neuroreduce.simulators.l5pc.generate import generate
+
+    worm = CelegansSimulator(CelegansConfig(scenario="fcm-50ms-test"))
+    worm.prepare()
+    step = np.zeros((1, 101, 4))
+    step[0, 20:] = (0.002, 0.002, 0.0, 0.0)
+    before = worm.run(step, dt_out_ms=0.5)
+    spec = _tiny(morphology)
+    serial = generate(spec, 2, out=tmp_path / "s.h5", progress=False)  # after c302 loaded
+    fresh = generate(spec, 2, out=tmp_path / "p.h5", backend=Backend(workers=2), progress=False)
+    np.testing.assert_array_equal(serial.outputs, fresh.outputs)
+    np.testing.assert_array_equal(worm.run(step, dt_out_ms=0.5), before)
