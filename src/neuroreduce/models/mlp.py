@@ -11,6 +11,7 @@ This module also holds the small checks and the feed-forward stack the other fam
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +34,29 @@ def check_int(name: str, value: object, *, minimum: int = 1) -> None:
     """Raise :class:`ConfigError` unless ``value`` is an ``int`` (not ``bool``) >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_positive(name: str, value: object) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a finite number > 0 (not ``bool``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+        math.isfinite(value) and value > 0
+    ):
+        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def positive_times(name: str, value: object) -> tuple[float, ...]:
+    """``value`` (one number or a list) as a tuple of floats, each finite and > 0.
+
+    Raises:
+        ConfigError: naming ``name`` otherwise.
+    """
+    items = (value,) if isinstance(value, int | float) and not isinstance(value, bool) else value
+    if not isinstance(items, list | tuple) or not all(
+        isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and t > 0
+        for t in items
+    ):
+        raise ConfigError(f"{name} must be a list of finite numbers > 0, got {value!r}")
+    return tuple(float(t) for t in items)
 
 
 def check_choice(name: str, value: object, choices: tuple[str, ...] | dict[str, object]) -> None:

@@ -44,7 +44,7 @@ from torch import nn
 
 from neuroreduce.errors import ConfigError
 from neuroreduce.evaluation.spikes import coincidence_factor
-from neuroreduce.models.mlp import check_int
+from neuroreduce.models.mlp import check_int, check_positive
 from neuroreduce.simulators.spike_timing import REDUCED_NAMES, integrate_adex
 
 if TYPE_CHECKING:  # only annotations: importing training here would be circular
@@ -100,11 +100,7 @@ class AdExConfig:
         check_int("forced_iterations", self.forced_iterations, minimum=0)
         check_int("max_trials", self.max_trials)
         for name in ("sample_ms", "sigma0", "window_ms", "step_ms"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                math.isfinite(value) and value > 0
-            ):
-                raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+            check_positive(name, getattr(self, name))
         w = self.spike_weight
         if isinstance(w, bool) or not isinstance(w, int | float) or not (
             math.isfinite(w) and w >= 0

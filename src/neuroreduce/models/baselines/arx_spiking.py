@@ -34,7 +34,7 @@ from torch import nn
 from neuroreduce.errors import ConfigError
 from neuroreduce.evaluation.spikes import coincidence_factor
 from neuroreduce.models.baselines.adex import SPIKE_LOGIT, _detect, _near, _times
-from neuroreduce.models.mlp import check_int
+from neuroreduce.models.mlp import check_int, check_positive, positive_times
 
 if TYPE_CHECKING:  # only annotations: importing training here would be circular
     from neuroreduce.training.assemble import Assembled
@@ -62,23 +62,11 @@ class ARXSpikingConfig:
     history_ms: tuple[float, ...] = (2.0, 10.0, 50.0, 200.0)
 
     def __post_init__(self) -> None:
-        h = self.history_ms
-        if isinstance(h, int | float) and not isinstance(h, bool):
-            h = (h,)
-        if not isinstance(h, list | tuple) or not all(
-            isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and t > 0
-            for t in h
-        ):
-            raise ConfigError(f"history_ms must be a list of finite numbers > 0, got {h!r}")
-        object.__setattr__(self, "history_ms", tuple(float(t) for t in h))
+        object.__setattr__(self, "history_ms", positive_times("history_ms", self.history_ms))
         check_int("hidden", self.hidden)
         check_int("order", self.order)
         for name in ("sample_ms", "window_ms"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not (
-                math.isfinite(v) and v > 0
-            ):
-                raise ConfigError(f"{name} must be a finite number > 0, got {v!r}")
+            check_positive(name, getattr(self, name))
         a = self.alpha_ridge
         if isinstance(a, bool) or not isinstance(a, int | float) or not (
             math.isfinite(a) and a >= 0

@@ -30,7 +30,7 @@ from torch import nn
 from neuroreduce.errors import ConfigError
 from neuroreduce.evaluation.spikes import coincidence_factor
 from neuroreduce.models.baselines.adex import SPIKE_LOGIT, _detect, _near, _times
-from neuroreduce.models.mlp import check_int
+from neuroreduce.models.mlp import check_int, check_positive
 
 if TYPE_CHECKING:  # only annotations: importing training here would be circular
     from neuroreduce.training.assemble import Assembled
@@ -71,11 +71,7 @@ class MATConfig:
             raise ConfigError(f"tau_ms must be two finite numbers > 0, got {taus!r}")
         object.__setattr__(self, "tau_ms", (float(taus[0]), float(taus[1])))
         for name in ("sample_ms", "refractory_ms", "window_ms"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not (
-                math.isfinite(v) and v > 0
-            ):
-                raise ConfigError(f"{name} must be a finite number > 0, got {v!r}")
+            check_positive(name, getattr(self, name))
 
     def decays(self) -> np.ndarray:
         return np.exp(-self.sample_ms / np.array(self.tau_ms))

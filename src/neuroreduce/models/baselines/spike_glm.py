@@ -21,7 +21,6 @@ Parameters: ``1 + bases + len(history_ms)``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,7 +32,7 @@ from torch import nn
 from neuroreduce.errors import ConfigError
 from neuroreduce.models.baselines.adex import _detect
 from neuroreduce.models.baselines.filters import raised_cosine_basis
-from neuroreduce.models.mlp import check_int
+from neuroreduce.models.mlp import check_int, check_positive, positive_times
 
 if TYPE_CHECKING:  # only annotations: importing training here would be circular
     from neuroreduce.training.assemble import Assembled
@@ -66,21 +65,9 @@ class SpikeGLMConfig:
         check_int("max_iter", self.max_iter)
         if self.bases > self.hidden:
             raise ConfigError(f"bases must be <= hidden ({self.hidden}), got {self.bases}")
-        h = self.history_ms
-        if isinstance(h, int | float) and not isinstance(h, bool):
-            h = (h,)
-        if not isinstance(h, list | tuple) or not all(
-            isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and t > 0
-            for t in h
-        ):
-            raise ConfigError(f"history_ms must be a list of finite numbers > 0, got {h!r}")
-        object.__setattr__(self, "history_ms", tuple(float(t) for t in h))
+        object.__setattr__(self, "history_ms", positive_times("history_ms", self.history_ms))
         for name in ("sample_ms", "alpha"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not (
-                math.isfinite(v) and v > 0
-            ):
-                raise ConfigError(f"{name} must be a finite number > 0, got {v!r}")
+            check_positive(name, getattr(self, name))
 
     def decays(self) -> np.ndarray:
         return np.exp(-self.sample_ms / np.array(self.history_ms, dtype=np.float64))
