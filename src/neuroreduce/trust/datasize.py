@@ -27,6 +27,7 @@ import numpy as np
 
 from neuroreduce._io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from neuroreduce.errors import CheckpointError
+from neuroreduce.trust.design import csv_cell
 
 
 def datasize_rows(exp_dir: str | Path) -> list[dict[str, Any]]:
@@ -80,17 +81,14 @@ def write_datasize(exp_dir: str | Path) -> list[Path]:
     cols = ["label", "dataset", "n_train", "test_rmse", "battery_rmse", "ratio"]
     lines = [",".join(cols + fams)]
     for r in rows:
-        cells = [_fmt(r.get(c)) for c in cols] + [_fmt(r["per_family"].get(f)) for f in fams]
+        cells = [csv_cell(r.get(c)) for c in cols]
+        cells += [csv_cell(r["per_family"].get(f)) for f in fams]
         lines.append(",".join(cells))
     folder = exp_dir / "analysis"
     write_text_atomic(folder / "datasize.csv", "\n".join(lines) + "\n")
     write_json_atomic(folder / "datasize.json", {"rows": rows, "units": "output units (mV)"})
     return [folder / "datasize.csv", folder / "datasize.json", _figure(folder / "datasize.png",
                                                                         rows)]
-
-
-def _fmt(v: Any) -> str:
-    return "" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
 def _figure(path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -566,7 +566,7 @@ def write_results(out: Path, result: dict[str, Any]) -> list[Path]:
     rows = result["rows"]
     cols = ["strategy", "round", "n_trials", "battery_rmse", "in_distribution_rmse", "ratio",
             "battery_ensemble_rmse", "train_s"]
-    lines = [",".join(cols)] + [",".join(_cell(r.get(c)) for c in cols) for r in rows]
+    lines = [",".join(cols)] + [",".join(csv_cell(r.get(c)) for c in cols) for r in rows]
     write_json_atomic(out / "design.json", result)
     write_text_atomic(out / "design.csv", "\n".join(lines) + "\n")
     paths = [out / "design.json", out / "design.csv"]
@@ -574,7 +574,8 @@ def write_results(out: Path, result: dict[str, Any]) -> list[Path]:
     return paths
 
 
-def _cell(v: Any) -> str:
+def csv_cell(v: Any) -> str:
+    """One CSV cell: empty for ``None``, 6 significant digits for floats."""
     if v is None:
         return ""
     return f"{v:.6g}" if isinstance(v, float) else str(v)
