@@ -249,3 +249,30 @@ def test_evaluate_cli_scores_spike_timing_per_stimulus(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["evaluate", str(run), "--dataset", str(tmp_path / "d.h5"),
                                    "--spike-option", "window=4"])
     assert bad.exit_code == 2 and "allowed" in bad.output
+
+
+def test_spike_record_times_start_at_the_scored_segment_of_a_piece_with_context() -> None:
+    """A time_segment test piece carries the earlier samples as unscored context: the record's
+    spike times and voltage excerpt start where scoring starts (rasters show the test part)."""
+    from neuroreduce.datasets.pieces import apply_split
+    from neuroreduce.datasets.split_strategies import SplitSpec
+    from neuroreduce.evaluation.spike_record import spike_record
+
+    data = _layout_dataset()
+    split = SplitSpec("time_segment", {"train_ms": 300.0, "valid_ms": 50.0,
+                                       "context": "preceding"})
+    pieces = apply_split(data, split)
+    test = pieces.indices("test")
+    layout = _layout(pieces)
+    preds = {"outputs": pieces.outputs[None], "spikes": pieces.field("spikes").values[None]}
+    record = spike_record(pieces, preds, layout, ss.SpikeScoring.from_dict(None))
+    start = int(round(350.0 / DT))  # the test segment's first sample in the source trial
+    for i in test:
+        trial = record["trials"][i]
+        times = np.asarray(trial["data"]["outputs"])
+        assert times.size and times.min() >= 0 and times.max() <= trial["duration_ms"]
+        assert trial["model"]["outputs"][0] == trial["data"]["outputs"]
+    # the excerpt starts at the test segment, where the recording is known (not NaN)
+    ex = record["voltage"][0]
+    assert ex["start_ms"] == pytest.approx(start * DT)
+    assert len(ex["true"]) > 0 and not np.isnan(ex["true"]).any()

@@ -9,6 +9,10 @@ Written next to ``results.json`` by experiment cells scored with spike-timing me
                  "data": {field: [ms, ...]}, "model": {field: [[ms, ...] per member]}}],
      "voltage": [{"index": i, "stimulus": "00", "start_ms": 0, "true": [mV], "pred": [mV]}]}
 
+Spike times and the voltage excerpt start at each trial's first scored sample: a piece with
+preceding context (``time_segment`` with ``context = "preceding"``) is scored from later on, and
+``start_ms`` says where its excerpt begins in the piece.
+
 Data spikes are read from the true values the same way as the model's (see
 :mod:`neuroreduce.evaluation.spike_scoring`), so a window or dt change re-scores both alike.
 """
@@ -31,8 +35,15 @@ SPIKE_RECORD = "spike_trains.json"
 EXCERPT_SAMPLES = 2500
 
 
-def _times(trace: np.ndarray, dt_ms: float, threshold: float) -> list[float]:
-    return [round(float(t), 4) for t in spike_times(trace, dt_ms=dt_ms, threshold=threshold)]
+def _times(trace: np.ndarray, dt_ms: float, threshold: float, *, start: int = 0) -> list[float]:
+    """Spike times (ms) of ``trace`` from sample ``start`` on (the scored segment's start)."""
+    return [round(float(t) - start * dt_ms, 4)
+            for t in spike_times(trace, dt_ms=dt_ms, threshold=threshold)]
+
+
+def _first(known: np.ndarray) -> int:
+    """First scored sample of a trial (a piece with context starts after it)."""
+    return int(np.argmax(known)) if known.any() else 0
 
 
 def spike_record(
@@ -70,13 +81,13 @@ def spike_record(
         sc = ss.prepare(head.kind, y[..., 0], pred[..., 0], mask[..., 0], options, train=train)
         m = mask[..., 0] & np.isfinite(sc.true)
         for i in range(n):
-            known = m[i]
+            known, start = m[i], _first(m[i])
             trials[i]["duration_ms"] = float(max(int(known.sum()) - 1, 1) * dataset.dt_ms)
             trials[i]["data"][head.field] = _times(np.where(known, sc.true[i], np.nan),
-                                                   dataset.dt_ms, sc.threshold)
+                                                   dataset.dt_ms, sc.threshold, start=start)
             trials[i]["model"][head.field] = [
-                _times(np.where(known, pk[i], np.nan), dataset.dt_ms, sc.threshold)
-                for pk in sc.pred]
+                _times(np.where(known, pk[i], np.nan), dataset.dt_ms, sc.threshold,
+                       start=start) for pk in sc.pred]
         if head.kind == "continuous" and not voltage:
             seen: set[Any] = set()
             for i in range(n):
@@ -84,10 +95,12 @@ def spike_record(
                 if key in seen or trials[i]["split"] not in (None, "test"):
                     continue
                 seen.add(key)
-                k = min(int(m[i].sum()), EXCERPT_SAMPLES)
+                start = _first(m[i])
+                end = start + min(int(m[i].sum()), EXCERPT_SAMPLES)
                 voltage.append({"index": i, "stimulus": key, "field": head.field,
-                                "true": np.round(y[i, :k, 0], 3).tolist(),
-                                "pred": np.round(pred[0, i, :k, 0], 3).tolist()})
+                                "start_ms": start * float(dataset.dt_ms),
+                                "true": np.round(y[i, start:end, 0], 3).tolist(),
+                                "pred": np.round(pred[0, i, start:end, 0], 3).tolist()})
     return {"dt_ms": float(dataset.dt_ms), "options": options.to_dict(), "heads": heads,
             "predict_s_per_simulated_s": predict_s_per_simulated_s, "trials": trials,
             "voltage": voltage}
