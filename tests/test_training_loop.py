@@ -59,6 +59,25 @@ def test_cosine_schedule_follows_the_formula() -> None:
         parts.set_epoch_lr(opt, schedule="cosine", base_lr=1.0, epoch=epoch, epochs=10,
                            scales=[1.0])
         assert opt.param_groups[0]["lr"] == pytest.approx(want, abs=1e-12)
+    for epoch, want in ((0, 1.0), (5, 0.505), (10, 0.01)):  # annealed to a floor of 0.01
+        parts.set_epoch_lr(opt, schedule="cosine", base_lr=1.0, epoch=epoch, epochs=10,
+                           scales=[1.0], min_lr=0.01)
+        assert opt.param_groups[0]["lr"] == pytest.approx(want, abs=1e-12)
+
+
+def test_betas_reach_the_optimizer_and_change_the_run(tmp_path, toy) -> None:
+    cfg = dict(model="mlp", hidden=4, epochs=3, batch_size=4, learning_rate=0.01,
+               optimizer="adamw", weight_decay=0.01)
+    blog = TrainConfig(betas=[0.9, 0.99], min_learning_rate=1e-5, schedule="cosine", **cfg)
+    assert blog.betas == (0.9, 0.99)
+    assert TrainConfig.from_dict(blog.to_dict()) == blog
+    assert "betas" not in TrainConfig(**cfg).to_dict()  # default: identity of older runs kept
+    a = train(toy, blog, tmp_path / "blog", progress=False)
+    state = torch.load(tmp_path / "blog" / "checkpoint" / "last.pt", weights_only=True)
+    assert tuple(state["optimizer"]["param_groups"][0]["betas"]) == (0.9, 0.99)
+    b = train(toy, TrainConfig(schedule="cosine", min_learning_rate=1e-5, **cfg),
+              tmp_path / "default", progress=False)
+    assert not np.allclose(predict(a, toy.inputs), predict(b, toy.inputs))  # control
 
 
 @pytest.mark.parametrize("options", [
@@ -124,6 +143,9 @@ def test_warmup_runs_from_rest_and_reloads_identically(tmp_path, toy) -> None:
     ({"clip_norm": -1.0}, "clip_norm must be a number > 0"),
     ({"plateau_factor": 1.5}, "plateau_factor must be a number in"),
     ({"warmup_ms": 10.0, "teacher_forcing_interval": 3}, "cannot be combined"),
+    ({"betas": (0.9, 1.0)}, "betas must be two numbers in"),
+    ({"betas": (0.9,)}, "betas must be two numbers in"),
+    ({"min_learning_rate": 0.5, "learning_rate": 0.1}, "min_learning_rate must be a number"),
 ])
 def test_bad_loop_settings_are_one_line_errors(tmp_path, toy, bad, message) -> None:
     with pytest.raises(ConfigError, match=message):

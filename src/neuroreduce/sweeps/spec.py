@@ -58,11 +58,11 @@ SEARCHABLE: tuple[str, ...] = (
     "model", "hidden", "learning_rate", "batch_size", "epochs", "loss", "early_stopping_patience",
     "optimizer", "weight_decay", "schedule", "plateau_patience", "plateau_factor", "clip_norm",
     "window_ms", "burn_in_ms", "teacher_forcing_interval", "warmup_ms", "forcing", "gtf_alpha",
-    "gtf_alpha_end",
+    "gtf_alpha_end", "min_learning_rate",
 )
 #: TrainConfig fields that may be fixed in ``[train]`` (seeds come from ``seeds_per_trial``).
 FIXED: tuple[str, ...] = (*SEARCHABLE, "checkpoint_every", "threads", "engine", "model_options",
-                          "objective", "targets", "split")
+                          "betas", "objective", "targets", "split")
 #: Searched fields that are names (choices only) and integers (integer ranges only).
 _NAMES = ("model", "loss", "optimizer", "schedule", "forcing")
 _INTEGERS = ("hidden", "batch_size", "epochs", "early_stopping_patience", "plateau_patience",

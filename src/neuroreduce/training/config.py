@@ -23,7 +23,7 @@ _NEW_FIELDS_DEFAULTS: dict[str, Any] = {
     "optimizer": "adam", "weight_decay": 0.0, "schedule": "none", "plateau_patience": 10,
     "plateau_factor": 0.25, "clip_norm": None, "window_ms": None, "burn_in_ms": 0.0,
     "teacher_forcing_interval": None, "warmup_ms": None, "forcing": "sparse", "gtf_alpha": 0.1,
-    "gtf_alpha_end": None,
+    "gtf_alpha_end": None, "betas": (0.9, 0.999), "min_learning_rate": 0.0,
 }
 
 #: Teacher-forcing schemes (families with a ``forcing`` argument, e.g. ``plrnn``).
@@ -79,11 +79,16 @@ class TrainConfig:
             leave groups out, time segments, window folds); ``None``: the dataset's own split.
         optimizer: ``"adam"`` or ``"adamw"`` (with ``weight_decay``).
         weight_decay: AdamW's decoupled weight decay (0 for Adam).
-        schedule: Learning-rate schedule: ``"none"``, ``"cosine"`` (annealed to 0 over
-            ``epochs``) or ``"plateau"`` (each member's rate times ``plateau_factor`` after
-            ``plateau_patience`` epochs without a better validation loss).
+        betas: Adam/AdamW's ``(beta1, beta2)`` moment decay rates, each in [0, 1) (PyTorch's
+            default ``(0.9, 0.999)``; the L5PC blog uses ``(0.9, 0.99)``).
+        schedule: Learning-rate schedule: ``"none"``, ``"cosine"`` (annealed from the learning
+            rate to ``min_learning_rate`` over ``epochs``) or ``"plateau"`` (each member's
+            rate times ``plateau_factor`` after ``plateau_patience`` epochs without a better
+            validation loss).
         plateau_patience: Epochs without improvement before a plateau step.
         plateau_factor: Factor of a plateau step (0 < f < 1).
+        min_learning_rate: The rate the cosine schedule ends at (0 by default; the L5PC blog
+            anneals to 1e-5); must be below the learning rate.
         clip_norm: Clip each member's gradient to this L2 norm (``None``: no clipping).
         window_ms: Train on random windows of this length (ms) of every trial instead of whole
             trials (``None``); validation always uses whole trials.
@@ -132,6 +137,8 @@ class TrainConfig:
     forcing: str = "sparse"
     gtf_alpha: float = 0.1
     gtf_alpha_end: float | None = None
+    betas: tuple[float, float] = (0.9, 0.999)
+    min_learning_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.model not in list_models():
@@ -215,6 +222,7 @@ class TrainConfig:
             if not ok or not (low <= v < high) or (name == "plateau_factor" and v == 0):
                 raise ConfigError(f"TrainConfig.{name} must be a number in [{low}, {high}), "
                                   f"got {v!r}")
+        self._check_betas_and_floor()
         if self.warmup_ms is not None and self.teacher_forcing_interval is not None:
             raise ConfigError("warmup_ms and teacher_forcing_interval cannot be combined")
         for name in ("clip_norm", "window_ms", "warmup_ms"):
@@ -241,6 +249,24 @@ class TrainConfig:
                 raise ConfigError(f"TrainConfig.{name} must be a number in [0, 1], got {v!r}")
         if self.forcing == "generalised" and self.warmup_ms is not None:
             raise ConfigError("warmup_ms and forcing = 'generalised' cannot be combined")
+
+    def _check_betas_and_floor(self) -> None:
+        betas = self.betas
+        ok = (isinstance(betas, (tuple, list)) and len(betas) == 2
+              and all(isinstance(b, int | float) and not isinstance(b, bool) and 0 <= b < 1
+                      for b in betas))
+        if not ok:
+            raise ConfigError(f"TrainConfig.betas must be two numbers in [0, 1), e.g. "
+                              f"[0.9, 0.99], got {betas!r}")
+        object.__setattr__(self, "betas", (float(betas[0]), float(betas[1])))
+        floor = self.min_learning_rate
+        ok = (isinstance(floor, int | float) and not isinstance(floor, bool)
+              and math.isfinite(floor) and 0 <= floor < self.effective_learning_rate)
+        if not ok:
+            raise ConfigError(f"TrainConfig.min_learning_rate must be a number >= 0 and below "
+                              f"the learning rate ({self.effective_learning_rate:g}), got "
+                              f"{floor!r}")
+        object.__setattr__(self, "min_learning_rate", float(floor))
 
     def forcing_schedule(self, epoch: int) -> tuple[int, float | None] | None:
         """Teacher forcing at ``epoch`` (0-based): ``(interval, alpha)``, ``alpha = None`` for
@@ -287,6 +313,8 @@ class TrainConfig:
             data["targets"] = list(self.targets)
         if self.split is not None:
             data["split"] = self.split.to_dict()
+        if "betas" in data:
+            data["betas"] = list(self.betas)
         return data
 
     @classmethod
@@ -313,6 +341,8 @@ class TrainConfig:
             values["objective"] = tuple(values["objective"])
         if isinstance(values.get("targets"), list):
             values["targets"] = tuple(values["targets"])
+        if isinstance(values.get("betas"), list):
+            values["betas"] = tuple(values["betas"])
         return cls(**values)
 
     def differences(self, other: TrainConfig, *, ignore: frozenset[str] = frozenset()) -> list[str]:

@@ -106,7 +106,7 @@ class EnsembleLoop:
         self.best_params = dict(self.best_model.named_parameters())
         self.optimizer = parts.make_optimizer(
             self.model, name=config.optimizer, lr=config.effective_learning_rate,
-            weight_decay=config.weight_decay,
+            weight_decay=config.weight_decay, betas=config.betas,
         )
         parts.check_schedule(config.schedule, self.model, config.n_members)
         self.lr_scale = [1.0] * len(self.optimizer.param_groups)
@@ -207,7 +207,8 @@ class EnsembleLoop:
         if cfg.schedule != "none":
             parts.set_epoch_lr(self.optimizer, schedule=cfg.schedule,
                               base_lr=cfg.effective_learning_rate, epoch=self.epoch,
-                              epochs=cfg.epochs, scales=self.lr_scale)
+                              epochs=cfg.epochs, scales=self.lr_scale,
+                              min_lr=cfg.min_learning_rate)
         for start in range(0, n, cfg.batch_size):
             positions = order[:, start : start + cfg.batch_size]
             b = self.data.batch(positions)

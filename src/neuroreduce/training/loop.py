@@ -39,9 +39,11 @@ def member_param_groups(model: torch.nn.Module) -> list[list[torch.nn.Parameter]
 
 
 def make_optimizer(
-    model: torch.nn.Module, *, name: str, lr: float, weight_decay: float
+    model: torch.nn.Module, *, name: str, lr: float, weight_decay: float,
+    betas: tuple[float, float] = (0.9, 0.999),
 ) -> torch.optim.Optimizer:
-    """Adam or AdamW over ``model`` (one parameter group per member where possible)."""
+    """Adam or AdamW over ``model`` (one parameter group per member where possible), with
+    moment decay rates ``betas``."""
     groups = member_param_groups(model)
     params: list = (
         [{"params": g} for g in groups] if groups is not None else [{"params": model.parameters()}]
@@ -49,8 +51,8 @@ def make_optimizer(
     if name == "adam":
         if weight_decay:
             raise ConfigError("weight_decay needs optimizer 'adamw' (decoupled decay)")
-        return torch.optim.Adam(params, lr=lr)
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, betas=betas)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=betas)
 
 
 def check_schedule(name: str, model: torch.nn.Module, n_members: int) -> None:
@@ -65,16 +67,19 @@ def check_schedule(name: str, model: torch.nn.Module, n_members: int) -> None:
 
 def set_epoch_lr(
     optimizer: torch.optim.Optimizer, *, schedule: str, base_lr: float, epoch: int, epochs: int,
-    scales: Sequence[float],
+    scales: Sequence[float], min_lr: float = 0.0,
 ) -> None:
     """Set every group's learning rate for ``epoch`` (0-based) of ``epochs``.
 
-    ``scales`` are the plateau factors reached so far, one per group (1 when unused).
+    ``scales`` are the plateau factors reached so far, one per group (1 when unused); the
+    cosine schedule runs from ``base_lr`` towards ``min_lr``:
+    ``min_lr + (base_lr - min_lr) (1 + cos(pi epoch / epochs)) / 2``.
     """
     for g, group in enumerate(optimizer.param_groups):
         lr = base_lr * scales[g]
         if schedule == "cosine":
-            lr = base_lr * 0.5 * (1.0 + math.cos(math.pi * epoch / max(1, epochs)))
+            lr = min_lr + (base_lr - min_lr) * 0.5 * (
+                1.0 + math.cos(math.pi * epoch / max(1, epochs)))
         group["lr"] = lr
 
 
