@@ -78,6 +78,21 @@ def test_events_are_the_spike_train_module_draws():
     assert p == ref.params[2]
 
 
+def test_ampa_only_spec_defaults_to_calibrated_conductance():
+    """``nmda=False`` without ``exc_gmax_ns`` takes the calibrated AMPA conductance (also via
+    the CLI's options); the NMDA cell's 0.4 nS and explicit values are kept."""
+    from neuroreduce.simulators.l5pc.generate import AMPA_ONLY_EXC_GMAX_NS, L5PCSpec
+    from neuroreduce.simulators.l5pc.task import make_spec
+
+    assert L5PCSpec(morphology="cell.asc").exc_gmax_ns == 0.4
+    ampa = L5PCSpec(morphology="cell.asc", nmda=False)
+    assert ampa.exc_gmax_ns == AMPA_ONLY_EXC_GMAX_NS > 0.4
+    assert ampa.cell_config().exc_gmax_ns == AMPA_ONLY_EXC_GMAX_NS
+    assert L5PCSpec(morphology="cell.asc", nmda=False, exc_gmax_ns=0.4).exc_gmax_ns == 0.4
+    assert make_spec(options={"morphology": "cell.asc", "nmda": False}).exc_gmax_ns == (
+        AMPA_ONLY_EXC_GMAX_NS)
+
+
 # ----------------------------------------------------------------------------- the cell
 def test_cell_structure_and_channel_count(morphology):
     """Hay's 40 um rule gives NeuronIO's 639 dendritic segments = channels per population."""
@@ -137,6 +152,32 @@ def test_cli_tiny_run_layout(morphology, tmp_path):
     # excitation depolarises the soma above rest
     assert raw.max() > prov["cell"]["rest_soma_v_mv"] + 0.5
     assert not any(p.name.startswith(".l5pc") for p in tmp_path.iterdir())  # chunks removed
+    # the rest of the issue's command line: ELM with --memory-units, evaluate, report
+    run = tmp_path / "elm3"
+    result = CliRunner().invoke(app, [
+        "train", str(out), "--model", "elm", "--memory-units", "3", "--seeds", "2",
+        "--epochs", "2", "--batch-size", "2", "--objective", "spikes=bce:5",
+        "--objective", "outputs=mse", "--target", "spikes", "--target", "outputs",
+        "--train-option", "optimizer=adamw",
+        "--train-option", "weight_decay=0.01", "--train-option", "betas=[0.9,0.99]",
+        "--train-option", "schedule=cosine", "--train-option", "min_learning_rate=1e-5",
+        "-o", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "trained ELM-3 x 2 seeds" in result.output
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["hidden"] == 3 and config["train"]["betas"] == [0.9, 0.99]
+    for command in ("evaluate", "report"):
+        result = CliRunner().invoke(app, [command, str(run)])
+        assert result.exit_code == 0, result.output
+    results = json.loads((run / "results.json").read_text())
+    assert "roc_auc" in json.dumps(results) and "explained_variance" in json.dumps(results)
+    assert (run / "report" / "figures" / "spikes_raster.png").is_file()
+    refused = CliRunner().invoke(app, ["train", str(out), "--model", "gru",
+                                       "--memory-units", "3", "-o", str(tmp_path / "g")])
+    assert refused.exit_code != 0 and "use --hidden" in refused.output
+    refused = CliRunner().invoke(app, ["train", str(out), "--model", "elm", "--hidden", "4",
+                                       "--memory-units", "3", "-o", str(tmp_path / "e")])
+    assert refused.exit_code != 0 and "disagree" in refused.output
 
 
 def test_resume_after_interrupt_equals_serial(morphology, tmp_path, monkeypatch):
@@ -165,7 +206,9 @@ def test_ampa_only_variant_differs(morphology):
     from neuroreduce.simulators.l5pc.generate import generate
 
     nmda = generate(_tiny(morphology, keep_raw=True), 1, progress=False)
-    ampa = generate(_tiny(morphology, keep_raw=True, nmda=False), 1, progress=False)
+    # the same conductance per event (not the calibrated AMPA-only one): NMDA adds to it
+    ampa = generate(_tiny(morphology, keep_raw=True, nmda=False, exc_gmax_ns=0.4), 1,
+                    progress=False)
     assert (nmda.families, ampa.families) == (("nmda",), ("ampa_only",))
     assert nmda.stimulus_params == ampa.stimulus_params  # the same events
     v_nmda, v_ampa = nmda.field("soma_v_raw").values, ampa.field("soma_v_raw").values

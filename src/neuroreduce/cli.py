@@ -95,7 +95,8 @@ def train(
     dataset: Annotated[Path, typer.Argument(help="Dataset file (HDF5) from `neuroreduce simulate` or an importer.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Run folder to write.")],
     model: Annotated[str, typer.Option(help="Model family (see `neuroreduce models`): rnn, lstm, gru, tcn, elm, mlp, stacked_rnn, plrnn.")] = "gru",
-    hidden: Annotated[int, typer.Option(help="The family's main size (recurrent units, channels, memory units).")] = 4,
+    hidden: Annotated[int | None, typer.Option(help="The family's main size (recurrent units, channels, memory units); default 4.")] = None,
+    memory_units: Annotated[int | None, typer.Option(help="Memory units of the ELM neuron (its main size: the same as --hidden for --model elm).")] = None,
     model_option: Annotated[list[str] | None, typer.Option(help="Family hyper-parameter NAME=VALUE (repeatable), e.g. layers=3.")] = None,
     seeds: Annotated[int, typer.Option(help="Number of seeds, trained together as one ensemble.")] = 10,
     first_seed: Annotated[int, typer.Option(help="Seeds are first_seed .. first_seed+seeds-1.")] = 0,
@@ -119,7 +120,7 @@ def train(
     from neuroreduce.training.ensemble_loop import DivergenceWarning, TrainingDivergedError
 
     _check_seed_range(first_seed, seeds)
-    config = TrainConfig(model=model, hidden=hidden,
+    config = TrainConfig(model=model, hidden=_main_size(model, hidden, memory_units),
                          seeds=tuple(range(first_seed, first_seed + seeds)), epochs=epochs,
                          batch_size=batch_size, learning_rate=lr, loss=loss,
                          early_stopping_patience=patience,
@@ -142,9 +143,27 @@ def train(
                   "weights so far; try a smaller learning rate[/]")
     ours = count_parameters(result.model.member(0))
     best = ", ".join(f"{e}" for e in result.best_epochs)
-    out.print(f"trained {model.upper()}-{hidden} x {seeds} seeds -> {output}\n"
-              f"parameters per seed: {ours}{_keras_note(model, result, hidden)}; "
+    out.print(f"trained {model.upper()}-{config.hidden} x {seeds} seeds -> {output}\n"
+              f"parameters per seed: {ours}{_keras_note(model, result, config.hidden)}; "
               f"best validation epoch per seed: {best}")
+
+
+def _main_size(model: str, hidden: int | None, memory_units: int | None) -> int:
+    """The family's main size from ``--hidden`` or its own word for it (``--memory-units``:
+    families whose registry entry names their size ``memory_units``, i.e. the ELM neuron)."""
+    from neuroreduce.errors import ConfigError
+    from neuroreduce.models.registry import get_family
+
+    if memory_units is None:
+        return 4 if hidden is None else hidden
+    size_name = get_family(model).size_name
+    if size_name != "memory_units":
+        raise ConfigError(f"--memory-units applies to the ELM neuron (--model elm); model "
+                          f"{model!r} counts its size in {size_name!r}: use --hidden")
+    if hidden is not None and hidden != memory_units:
+        raise ConfigError(f"--hidden {hidden} and --memory-units {memory_units} disagree (both "
+                          "set the ELM's memory units); give one of them")
+    return memory_units
 
 
 def _check_seed_range(first_seed: int, seeds: int) -> None:

@@ -267,4 +267,5 @@ FAMILY = dict(
     description="Expressive Leaky Memory neuron (Spieler et al. 2023), optional Branch-ELM routing",
     config=ELMConfig,
     build=build,
+    size_name="memory_units",
 )

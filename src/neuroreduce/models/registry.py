@@ -49,6 +49,9 @@ class Family:
             from the training data (e.g. ``gnn_connectome``'s neuron names from the input
             channel names); the trainer merges them into the run's model options, so a saved
             run rebuilds without the data.
+        size_name: What ``hidden`` counts in this family, as a command-line word (``"hidden"``
+            by default; ``"memory_units"`` for the ELM neuron, so ``neuroreduce train
+            --memory-units`` sets it).
     """
 
     name: str
@@ -59,6 +62,7 @@ class Family:
     fit: Callable[..., nn.Module] | None = None
     check: Callable[[Any, Any], None] | None = None
     bind: Callable[[Any, Any], Mapping[str, Any]] | None = None
+    size_name: str = "hidden"
 
 
 @dataclass(frozen=True)
