@@ -51,6 +51,12 @@ DEFAULT_MORPHOLOGY = "../shared/data/l5pc/cell1.asc"
 CLIP_MV = -55.0
 #: Fault injection for tests: stop (SimulationError) after this many trials were written.
 STOP_AFTER_ENV = "NEUROREDUCE_L5PC_STOP_AFTER"
+#: Peak AMPA (and NMDA) conductance per excitatory event of the NMDA cell (nS).
+NMDA_EXC_GMAX_NS = 0.4
+#: Peak AMPA conductance per excitatory event of the AMPA-only cell (nS), calibrated so that it
+#: fires like the NMDA cell under the same inputs (docs/l5pc.md, "Calibration", "AMPA-only"),
+#: as Beniaguev et al. (2021) raised their AMPA-only cell's excitation to match the firing rate.
+AMPA_ONLY_EXC_GMAX_NS = 1.25
 
 
 def default_morphology() -> str:
@@ -75,7 +81,11 @@ class L5PCSpec:
         n_channels: Channels per population the inputs are meant for (NeuronIO: 639); the
             cell's dendritic segment count must equal it (``None``: take the cell's count).
         inputs: Rate statistics of the spike trains.
-        exc_gmax_ns: Peak AMPA (and NMDA) conductance per excitatory event (nS).
+        exc_gmax_ns: Peak AMPA (and NMDA) conductance per excitatory event (nS); ``None``
+            (default): :data:`NMDA_EXC_GMAX_NS` (0.4) for the NMDA cell, the calibrated
+            :data:`AMPA_ONLY_EXC_GMAX_NS` for the AMPA-only cell, resolved at construction
+            (so ``dataclasses.replace(spec, nmda=False)`` keeps the NMDA cell's 0.4 nS: pass
+            ``exc_gmax_ns=None`` with it for the calibrated value).
         inh_gmax_ns: Peak GABA-A conductance per inhibitory event (nS).
         record_dendrites: Add the field ``dend_v`` (voltage of every channel's segment).
         keep_raw: Add the field ``soma_v_raw`` (the unclipped soma voltage).
@@ -93,7 +103,7 @@ class L5PCSpec:
     max_channels: int | None = None
     n_channels: int | None = None
     inputs: InputConfig = field(default_factory=InputConfig)
-    exc_gmax_ns: float = 0.4
+    exc_gmax_ns: float | None = None
     inh_gmax_ns: float = 1.0
     record_dendrites: bool = False
     keep_raw: bool = False
@@ -102,6 +112,9 @@ class L5PCSpec:
     def __post_init__(self) -> None:
         if isinstance(self.inputs, dict):
             object.__setattr__(self, "inputs", InputConfig(**self.inputs))
+        if self.exc_gmax_ns is None:
+            object.__setattr__(self, "exc_gmax_ns",
+                               NMDA_EXC_GMAX_NS if self.nmda else AMPA_ONLY_EXC_GMAX_NS)
         if not (isinstance(self.duration_ms, int | float) and np.isfinite(self.duration_ms)
                 and self.duration_ms > 0):
             raise ConfigError(f"duration_ms must be a number > 0, got {self.duration_ms!r}")
