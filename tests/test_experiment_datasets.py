@@ -352,3 +352,65 @@ def test_scenarios_for_experiment_5_are_registered() -> None:
     assert both.outputs == fcm16.outputs + nict.outputs and len(set(both.outputs)) == 28
     assert fcm16.outputs[:4] == get_scenario("fcm").outputs
     assert isinstance(both, Scenario)
+
+
+def test_train_trials_keeps_the_first_training_trials_and_the_same_test_set(
+        tmp_path: Path) -> None:
+    table = {"scenario": "toy_spikes", "stimuli": 16, "seed": 3}
+    full = load_dataset(build_dataset(DatasetSpec.from_dict("f", table), data_dir=tmp_path,
+                                      progress=False))
+    cut_spec = DatasetSpec.from_dict("c", {**table, "train_trials": 3})
+    assert cut_spec.spec_hash() != DatasetSpec.from_dict("c", table).spec_hash()
+    assert DatasetSpec.from_dict("c", cut_spec.to_dict()) == cut_spec
+    cut = load_dataset(build_dataset(cut_spec, data_dir=tmp_path, progress=False))
+    train = np.flatnonzero(full.split == 0)
+    assert train.size > 3 and np.count_nonzero(cut.split == 0) == 3
+    for part in (1, 2):  # validation and test trials unchanged
+        np.testing.assert_array_equal(cut.outputs[cut.split == part],
+                                      full.outputs[full.split == part])
+    np.testing.assert_array_equal(cut.outputs[cut.split == 0], full.outputs[train[:3]])
+    assert cut.provenance["train_trials"] == 3
+    assert cut.provenance["train_trials_of"] == train.size
+    # a file dataset cut the same way: a cached derived file, the source untouched
+    path_spec = DatasetSpec.from_dict("p", {"path": str(dataset_path(
+        DatasetSpec.from_dict("f", table), tmp_path)), "train_trials": 3})
+    derived = build_dataset(path_spec, data_dir=tmp_path / "cache", progress=False)
+    assert derived.parent == tmp_path / "cache"
+    np.testing.assert_array_equal(load_dataset(derived).outputs, cut.outputs)
+    too_many = DatasetSpec.from_dict("t", {**table, "train_trials": 99})
+    with pytest.raises(ConfigError, match="only .* training trials"):
+        build_dataset(too_many, data_dir=tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="only a role = \"train\" dataset"):
+        DatasetSpec.from_dict("t", {**table, "role": "test", "train_trials": 2})
+
+
+def test_runner_generator_keys_reach_the_generator(tmp_path: Path, monkeypatch) -> None:
+    """l5pc's trial length, step and options are experiment-file keys, checked at load."""
+    pytest.importorskip("neuron")
+    from neuroreduce.simulators.toy_tasks import get_task_generator
+
+    table = {"scenario": "l5pc", "stimuli": 3, "duration_ms": 60.0, "dt_ms": 0.1,
+             "options": {"max_channels": 4, "nmda": False}}
+    spec = DatasetSpec.from_dict("l", table)
+    assert spec.duration_ms == 60.0 and dict(spec.generator_options)["nmda"] is False
+    assert DatasetSpec.from_dict("l", spec.to_dict()) == spec
+    with pytest.raises(ConfigError, match="unknown l5pc option 'nmdaa'"):
+        DatasetSpec.from_dict("l", {**table, "options": {"nmdaa": False}})
+    with pytest.raises(ConfigError, match="key 'duration_ms' does not apply"):
+        DatasetSpec.from_dict("t", {"scenario": "toy_spikes", "duration_ms": 100.0})
+    seen = {}
+
+    def fake_make(n, **kw):
+        seen.update(kw, n=n)
+        return get_task_generator("toy_spikes").make(n, seed=kw["seed"], dt_ms=kw["dt_ms"])
+
+    from neuroreduce.simulators.toy_tasks import TASK_GENERATORS
+
+    monkeypatch.setitem(TASK_GENERATORS, "l5pc", dataclasses.replace(
+        get_task_generator("l5pc"), make=fake_make,
+        fingerprint=lambda **kw: json.dumps(kw, sort_keys=True)))
+    build_dataset(spec, data_dir=tmp_path, backend=None, progress=False)
+    assert seen["n"] == 3 and seen["duration_ms"] == 60.0 and seen["settings"].dt_ms == 0.1
+    assert seen["options"] == {"max_channels": 4, "nmda": False}
+    other = DatasetSpec.from_dict("l", {**table, "options": {"max_channels": 4}})
+    assert other.spec_hash() != spec.spec_hash()  # options are part of the cache key

@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,18 @@ _SIMULATION_KEYS = (
 )
 #: Keys of a ``[datasets.<name>]`` table.
 DATASET_KEYS: tuple[str, ...] = (*_SIMULATION_KEYS, "role", "test_for", "path", "importer",
-                                 "source", "options")
+                                 "source", "options", "duration_ms", "train_trials")
 #: Keys of a dataset built by a typed-task generator (``scenario`` names one of
 #: :data:`neuroreduce.simulators.toy_tasks.TASK_GENERATORS`).
-GENERATOR_KEYS: tuple[str, ...] = ("scenario", "stimuli", "dt_out_ms", "seed", "role", "test_for")
+GENERATOR_KEYS: tuple[str, ...] = ("scenario", "stimuli", "dt_out_ms", "seed", "role", "test_for",
+                                   "train_trials")
+#: More keys of a generator with its own runner (``TaskGenerator.run_options``, e.g. ``l5pc``):
+#: trial length (ms), NEURON's step (ms) and the generator's options (``simulate --option``).
+RUN_OPTION_KEYS: tuple[str, ...] = ("duration_ms", "dt_ms", "options")
 #: Keys of a dataset read by a registered importer (``importer`` names one of
 #: :func:`neuroreduce.datasets.importer_registry.list_importers`).
-IMPORT_KEYS: tuple[str, ...] = ("importer", "source", "options", "seed", "role", "test_for")
+IMPORT_KEYS: tuple[str, ...] = ("importer", "source", "options", "seed", "role", "test_for",
+                                "train_trials")
 #: Keys of one ``mix`` group.
 MIX_KEYS: tuple[str, ...] = ("name", "inputs", "stimuli", "families", "amplitude_na")
 
@@ -104,6 +109,13 @@ class DatasetSpec:
         import_options: The importer's options as sorted ``(name, value)`` pairs.
         allow_held_out: Let a ``role = "train"`` dataset draw held-out (battery) families
             (:func:`neuroreduce.stimuli.held_out_families`); refused otherwise.
+        duration_ms: Trial length (ms) of a generator with its own runner (``l5pc``);
+            ``None``: the generator's default.
+        generator_options: That generator's options (``simulate --option``) as sorted
+            ``(name, value)`` pairs, e.g. ``nmda = false``.
+        train_trials: Keep only the first this many training trials (in trial order); the
+            validation and test trials stay as they are, so datasets that differ only here
+            share their test set (curves of accuracy against data size). ``None``: all.
     """
 
     name: str
@@ -127,6 +139,9 @@ class DatasetSpec:
     source: str | None = None
     import_options: tuple[tuple[str, Any], ...] = ()
     allow_held_out: bool = False
+    duration_ms: float | None = None
+    generator_options: tuple[tuple[str, Any], ...] = ()
+    train_trials: int | None = None
 
     @classmethod
     def from_dict(
@@ -155,8 +170,9 @@ class DatasetSpec:
             if role != "test":
                 raise ConfigError(f"{where} test_for: only a role = \"test\" dataset has it")
             test_for = _names(table["test_for"], f"{where} test_for")
+        train_trials = _train_trials(table, role, where)
         if "path" in table:
-            extra = [k for k in _SIMULATION_KEYS if k in table]
+            extra = [k for k in (*_SIMULATION_KEYS, "duration_ms", "options") if k in table]
             if extra:
                 raise ConfigError(
                     f"{where}: key {extra[0]!r} cannot be combined with 'path' (a file is loaded, "
@@ -166,10 +182,12 @@ class DatasetSpec:
             resolved = Path(path).expanduser()
             if base_dir is not None and not resolved.is_absolute():
                 resolved = Path(base_dir) / resolved
-            return cls(name=name, role=role, path=str(resolved), test_for=test_for)
+            return cls(name=name, role=role, path=str(resolved), test_for=test_for,
+                       train_trials=train_trials)
         if "importer" in table:
-            return cls._imported(name, table, where, role=role, test_for=test_for,
+            spec = cls._imported(name, table, where, role=role, test_for=test_for,
                                  base_dir=base_dir)
+            return replace(spec, train_trials=train_trials)
         if "scenario" not in table:
             raise ConfigError(f"{where} needs 'scenario' (to simulate), 'importer' (to import "
                               "recordings) or 'path' (to load a file)")
@@ -178,7 +196,13 @@ class DatasetSpec:
 
         which = _text(table["scenario"], f"{where} scenario")
         if which in TASK_GENERATORS and which not in list_scenarios():
-            return cls._generated(name, which, table, where, role=role, test_for=test_for)
+            spec = cls._generated(name, which, table, where, role=role, test_for=test_for)
+            return replace(spec, train_trials=train_trials)
+        for key in ("duration_ms", "options"):
+            if key in table:
+                raise ConfigError(f"{where}: key {key!r} does not apply to scenario {which!r} "
+                                  "(it applies to generators with their own runner, such as "
+                                  "l5pc)")
         if which not in list_scenarios():
             raise unknown_name_error("scenario", which, [*list_scenarios(), *TASK_GENERATORS])
         scenario = get_scenario(which)
@@ -222,7 +246,7 @@ class DatasetSpec:
             allow_held_out=allow,
         )
         spec._check_simulator(where)
-        return spec
+        return replace(spec, train_trials=train_trials)
 
     @classmethod
     def _generated(cls, name: str, generator: str, table: Mapping[str, Any], where: str, *,
@@ -231,20 +255,41 @@ class DatasetSpec:
         :data:`GENERATOR_KEYS`)."""
         from neuroreduce.simulators.toy_tasks import get_task_generator
 
-        for key in table:
-            if key not in GENERATOR_KEYS:
-                raise ConfigError(f"{where}: key {key!r} does not apply to task generator "
-                                  f"{generator!r}; allowed keys: {', '.join(GENERATOR_KEYS)}")
         gen = get_task_generator(generator)
+        allowed = (*GENERATOR_KEYS, *(RUN_OPTION_KEYS if gen.run_options else ()))
+        for key in table:
+            if key not in allowed:
+                raise ConfigError(f"{where}: key {key!r} does not apply to task generator "
+                                  f"{generator!r}; allowed keys: {', '.join(allowed)}")
         stimuli = _int(table.get("stimuli", 40), f"{where} stimuli", minimum=1)
         if role == "train" and stimuli < 3:
             raise ConfigError(f"{where} stimuli: a train dataset needs >= 3 trials (one per split)")
-        return cls(
+        raw = table.get("options", {})
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where} options must be a table, e.g. {{ nmda = false }}")
+        spec = cls(
             name=name, stimuli=stimuli,
             dt_out_ms=_positive(table.get("dt_out_ms", gen.default_dt_ms), f"{where} dt_out_ms"),
             seed=_int(table.get("seed", 0), f"{where} seed", minimum=0),
             role=role, test_for=test_for, generator=generator,
+            dt_ms=_positive(table.get("dt_ms", 0.05), f"{where} dt_ms"),
+            duration_ms=(None if "duration_ms" not in table
+                         else _positive(table["duration_ms"], f"{where} duration_ms")),
+            generator_options=tuple(sorted((str(k), frozen(v)) for k, v in raw.items())),
         )
+        if gen.check_options is not None:  # unknown options: one line now, not at run time
+            try:
+                gen.check_options(**spec.run_settings())
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+        return spec
+
+    def run_settings(self) -> dict[str, Any]:
+        """A runner generator's keyword settings: ``seed``, ``dt_out_ms``, ``duration_ms``,
+        ``dt_ms`` and ``options`` (plain values)."""
+        return {"seed": self.seed, "dt_out_ms": self.dt_out_ms, "duration_ms": self.duration_ms,
+                "dt_ms": self.dt_ms,
+                "options": {k: thawed(v) for k, v in self.generator_options}}
 
     @classmethod
     def _imported(cls, name: str, table: Mapping[str, Any], where: str, *, role: str,
@@ -314,6 +359,8 @@ class DatasetSpec:
     def to_dict(self) -> dict[str, Any]:
         """The spec as a JSON-able table (round-trips through :meth:`from_dict`)."""
         extra = {} if self.test_for is None else {"test_for": list(self.test_for)}
+        if self.train_trials is not None:
+            extra["train_trials"] = self.train_trials
         if self.path is not None:
             return {"path": self.path, "role": self.role, **extra}
         if self.importer is not None:
@@ -321,8 +368,14 @@ class DatasetSpec:
                     "options": {k: thawed(v) for k, v in self.import_options},
                     "seed": self.seed, "role": self.role, **extra}
         if self.generator is not None:
-            return {"scenario": self.generator, "stimuli": self.stimuli,
-                    "dt_out_ms": self.dt_out_ms, "seed": self.seed, "role": self.role, **extra}
+            table = {"scenario": self.generator, "stimuli": self.stimuli,
+                     "dt_out_ms": self.dt_out_ms, "seed": self.seed, "role": self.role, **extra}
+            if self._runner_generator():
+                table.update(dt_ms=self.dt_ms,
+                             options={k: thawed(v) for k, v in self.generator_options})
+                if self.duration_ms is not None:
+                    table["duration_ms"] = self.duration_ms
+            return table
         out: dict[str, Any] = {
             "scenario": self.scenario,
             "dt_out_ms": self.dt_out_ms,
@@ -371,6 +424,8 @@ class DatasetSpec:
                 "path_content_hash": stored_content_hash(self.path),
                 "role": self.role,
             }
+            if self.train_trials is not None:
+                payload["train_trials"] = self.train_trials
         elif self.importer is not None:
             payload = {
                 "spec": {k: v for k, v in self.to_dict().items()
@@ -385,6 +440,9 @@ class DatasetSpec:
                 "generator": _generator_fingerprint(self.generator),
                 "generation": GENERATION_VERSION,
             }
+            data = _generator_data_fingerprint(self)
+            if data is not None:  # e.g. l5pc: morphology, NMODL files, NEURON version
+                payload["generator_data"] = data
         else:
             payload = {
                 "spec": {k: v for k, v in self.to_dict().items() if k != "test_for"},
@@ -397,6 +455,16 @@ class DatasetSpec:
                 payload["held_out_families"] = held
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
+
+    def _runner_generator(self) -> bool:
+        from neuroreduce.simulators.toy_tasks import get_task_generator
+
+        return self.generator is not None and get_task_generator(self.generator).run_options
+
+    @property
+    def derived(self) -> bool:
+        """True for a ``path`` dataset cut to ``train_trials`` (written as a cached file)."""
+        return self.path is not None and self.train_trials is not None
 
     def file_name(self) -> str:
         """``<name>-<first 12 hex of spec_hash>.h5``."""
@@ -421,6 +489,24 @@ def _generator_fingerprint(name: str) -> dict[str, Any]:
     from neuroreduce.simulators.toy_tasks import get_task_generator
 
     return {"name": name, "source_sha256": _module_sha256(get_task_generator(name).make, name)}
+
+
+def _generator_data_fingerprint(spec: DatasetSpec) -> str | None:
+    """The generator's own fingerprint of what it simulates (``TaskGenerator.fingerprint``;
+    ``None`` when it has none)."""
+    from neuroreduce.simulators.toy_tasks import get_task_generator
+
+    gen = get_task_generator(spec.generator or "")
+    return None if gen.fingerprint is None else gen.fingerprint(**spec.run_settings())
+
+
+def _train_trials(table: Mapping[str, Any], role: str, where: str) -> int | None:
+    if "train_trials" not in table:
+        return None
+    if role != "train":
+        raise ConfigError(f"{where} train_trials: only a role = \"train\" dataset has training "
+                          "trials; remove it")
+    return _int(table["train_trials"], f"{where} train_trials", minimum=1)
 
 
 def _module_sha256(func: Any, fallback: str) -> str:

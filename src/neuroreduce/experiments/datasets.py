@@ -79,7 +79,7 @@ from neuroreduce.experiments.dataset_spec import (  # noqa: F401  (re-exported)
 
 def dataset_path(spec: DatasetSpec, data_dir: str | Path) -> Path:
     """Where :func:`build_dataset` puts (or finds) ``spec``'s file."""
-    if spec.path is not None:
+    if spec.path is not None and not spec.derived:
         return Path(spec.path)
     return _folder(data_dir) / spec.file_name()
 
@@ -112,7 +112,7 @@ def build_dataset(
         DatasetError: if a ``path`` dataset cannot be loaded or lacks a needed split.
         ConfigError, SimulationError, DependencyError: from the simulator.
     """
-    if spec.path is not None:
+    if spec.path is not None and not spec.derived:
         return _check_path_dataset(spec)
     from filelock import FileLock
 
@@ -124,29 +124,75 @@ def build_dataset(
     with FileLock(str(target.parent / f".{target.name}.lock")):
         if target.exists() and _verified(target, full_hash):
             return target
-        dataset = simulate_dataset(spec, backend=backend, progress=progress)
+        if spec.derived:  # a file cut to its first train_trials training trials
+            dataset = _derived(spec, full_hash)
+        else:
+            dataset = simulate_dataset(spec, backend=backend, progress=progress)
         save_dataset(dataset, target)
     return target
 
 
 def simulate_dataset(spec: DatasetSpec, *, backend: Any = None, progress: bool = True) -> Dataset:
-    """Simulate ``spec`` in memory (no caching; see :func:`build_dataset`).
+    """Simulate ``spec`` in memory (no caching; see :func:`build_dataset`), then keep its
+    first ``train_trials`` training trials when the spec says so.
 
     Returns:
         Inputs ``[trial, time, input]`` (nA), outputs ``[trial, time, output]`` (mV), families,
         per-trial stimulus parameters (with their mix group), split and provenance (including
         ``dataset_spec_hash`` and ``simulation_wall_s``).
     """
+    if spec.path is not None:
+        raise ConfigError(f"dataset {spec.name!r} is loaded from {spec.path}, not simulated")
+    if spec.generator is not None:
+        dataset = _generate(spec, backend=backend, progress=progress)
+    elif spec.importer is not None:
+        dataset = _import(spec)
+    else:
+        dataset = _simulate(spec, backend=backend, progress=progress)
+    return keep_training_trials(dataset, spec.train_trials, where=f"[datasets.{spec.name}]")
+
+
+def keep_training_trials(dataset: Dataset, n: int | None, *, where: str = "dataset") -> Dataset:
+    """``dataset`` with only its first ``n`` training trials (trial order); validation and test
+    trials unchanged. ``None``: unchanged.
+
+    Raises:
+        ConfigError: if the dataset has no split or fewer than ``n`` training trials.
+    """
+    if n is None:
+        return dataset
+    if dataset.split is None:
+        raise ConfigError(f"{where} train_trials: the dataset has no train/valid/test split")
+    train = np.flatnonzero(dataset.split == 0)
+    if n > train.size:
+        raise ConfigError(f"{where} train_trials = {n}, but the dataset has only {train.size} "
+                          "training trials; lower it or use a larger dataset")
+    drop = set(train[n:].tolist())
+    keep = np.array([i for i in range(dataset.n_trials) if i not in drop], dtype=np.int64)
+    out = dataset.select_trials(keep)
+    provenance = {**out.provenance, "train_trials": n,
+                  "train_trials_of": int(train.size)}
+    return replace(out, provenance=provenance)
+
+
+def _derived(spec: DatasetSpec, full_hash: str) -> Dataset:
+    """The ``path`` file of ``spec`` cut to its first ``train_trials`` training trials."""
+    from neuroreduce.datasets.io import load_dataset
+
+    dataset = keep_training_trials(load_dataset(_check_path_dataset(spec)), spec.train_trials,
+                                   where=f"[datasets.{spec.name}]")
+    provenance = {**dataset.provenance, "dataset_name": spec.name,
+                  "dataset_spec": spec.to_dict(), "dataset_spec_hash": full_hash,
+                  "role": spec.role, "derived_from": spec.path}
+    return replace(dataset, provenance=provenance)
+
+
+def _simulate(spec: DatasetSpec, *, backend: Any, progress: bool) -> Dataset:
+    """A scenario dataset: drawn stimuli through the scenario's simulator."""
     from neuroreduce.datasets.splits import make_splits
     from neuroreduce.pipeline import run_simulator
     from neuroreduce.scenarios import get_scenario
 
-    if spec.path is not None:
-        raise ConfigError(f"dataset {spec.name!r} is loaded from {spec.path}, not simulated")
-    if spec.generator is not None:
-        return _generate(spec)
-    if spec.importer is not None:
-        return _import(spec)
     scenario = get_scenario(spec.scenario or "")
     currents, families, params, strata = _draw_stimuli(spec, scenario)
     start = time.perf_counter()
@@ -195,14 +241,25 @@ def simulate_dataset(spec: DatasetSpec, *, backend: Any = None, progress: bool =
     )
 
 
-def _generate(spec: DatasetSpec) -> Dataset:
-    """Build a task-generator dataset (its own split; all test trials for ``role = "test"``)."""
+def _generate(spec: DatasetSpec, *, backend: Any = None, progress: bool = False) -> Dataset:
+    """Build a task-generator dataset (its own split; all test trials for ``role = "test"``).
+
+    A generator with its own runner (l5pc) gets the spec's trial length, step and options and
+    runs its trials on ``backend``; it keeps finished trials in its own cache (keyed by its
+    spec hash) until the dataset is built, so an interrupted build resumes."""
     from neuroreduce.simulators.toy_tasks import get_task_generator
 
+    gen = get_task_generator(spec.generator or "")
     start = time.perf_counter()
     try:
-        dataset = get_task_generator(spec.generator or "").make(
-            spec.stimuli, seed=spec.seed, dt_ms=spec.dt_out_ms)
+        if gen.run_options:
+            settings = spec.run_settings()
+            dataset = gen.make(spec.stimuli, seed=spec.seed, dt_ms=spec.dt_out_ms,
+                               duration_ms=settings["duration_ms"],
+                               settings=_settings(spec, backend), out=None,
+                               progress=progress, options=settings["options"])
+        else:
+            dataset = gen.make(spec.stimuli, seed=spec.seed, dt_ms=spec.dt_out_ms)
     except ConfigError as exc:
         raise ConfigError(f"[datasets.{spec.name}] scenario = {spec.generator!r}: {exc}") from None
     split = dataset.split

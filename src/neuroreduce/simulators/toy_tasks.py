@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,13 @@ class TaskGenerator:
         run_options: ``make`` also takes ``duration_ms``, ``settings`` (SimulationSettings:
             integration step, workers, backend), ``out`` (it writes the file itself),
             ``progress`` and ``options`` (``simulate --option``); e.g. ``l5pc``.
+        check_options: Optional ``check_options(*, seed, dt_out_ms, duration_ms, dt_ms,
+            options)`` raising ``ConfigError`` on a bad setting (experiment files are checked
+            when they load, before anything runs).
+        fingerprint: Optional ``fingerprint(*, seed, dt_out_ms, duration_ms, dt_ms, options)
+            -> str``: a hash of what the generator simulates beyond its settings (for l5pc the
+            morphology's and NMODL files' SHA-256 and the NEURON version), part of an
+            experiment dataset's cache key.
     """
 
     name: str
@@ -49,6 +57,8 @@ class TaskGenerator:
     make: Callable[..., Dataset]
     default_dt_ms: float = 1.0
     run_options: bool = False
+    check_options: Callable[..., Any] | None = None
+    fingerprint: Callable[..., str] | None = None
 
 
 TASK_GENERATORS: dict[str, TaskGenerator] = {}

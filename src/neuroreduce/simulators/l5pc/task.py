@@ -69,7 +69,17 @@ def _make(n_trials: int, *, seed: int = 0, dt_ms: float = 1.0, duration_ms: floa
     return generate(spec, n_trials, out=out, backend=backend, progress=progress)
 
 
+def _fingerprint(*, seed: int = 0, dt_out_ms: float = 1.0, duration_ms: float | None = None,
+                 dt_ms: float | None = None, options: Mapping[str, Any] | None = None) -> str:
+    """The trial cache's hash of the spec (morphology and NMODL files by SHA-256, NEURON's
+    version): an experiment dataset of l5pc is rebuilt when any of them changes."""
+    from neuroreduce.simulators.l5pc.generate import spec_hash
+
+    return spec_hash(make_spec(seed=seed, dt_out_ms=dt_out_ms, duration_ms=duration_ms,
+                               dt_ms=dt_ms, options=options))
+
+
 register_task_generator(TaskGenerator(
     "l5pc", "Hay 2011 L5 pyramidal cell in NEURON under 639+639 Poisson synaptic channels: "
     "events in, soma voltage + spikes out (slow: seconds per simulated second)", _make,
-    default_dt_ms=1.0, run_options=True))
+    default_dt_ms=1.0, run_options=True, check_options=make_spec, fingerprint=_fingerprint))
