@@ -95,6 +95,26 @@ def test_members_still_equal_training_alone(tmp_path, toy, options) -> None:
     assert np.abs(p_both[0] - p_alone[0]).max() > 1e-4  # control: the other member differs
 
 
+def test_windows_per_trial_multiplies_the_steps_of_an_epoch(tmp_path, toy, monkeypatch) -> None:
+    cfg = dict(model="mlp", hidden=4, epochs=2, batch_size=4, learning_rate=0.01,
+               window_ms=40.0, burn_in_ms=10.0)
+    windows = []  # windows per training step
+    real = parts.window_batch
+    monkeypatch.setattr(parts, "window_batch",
+                        lambda b, starts, **kw: windows.append(starts.shape[1]) or real(
+                            b, starts, **kw))
+    one = train(toy, TrainConfig(**cfg), tmp_path / "one", progress=False)
+    n_one = sum(windows)
+    assert n_one == 2 * np.count_nonzero(toy.split == 0)  # each trial once per epoch
+    three = train(toy, TrainConfig(windows_per_trial=3, **cfg), tmp_path / "three",
+                  progress=False)
+    assert sum(windows) - n_one == 3 * n_one  # three passes over the trials per epoch
+    assert not np.allclose(predict(one, toy.inputs), predict(three, toy.inputs))
+    assert "windows_per_trial" not in TrainConfig(**cfg).to_dict()  # identity of older runs
+    with pytest.raises(ConfigError, match="windows_per_trial needs window_ms"):
+        TrainConfig(model="mlp", windows_per_trial=2)
+
+
 def test_plateau_lowers_a_members_rate_after_patience(tmp_path, toy) -> None:
     cfg = TrainConfig(model="mlp", hidden=4, seeds=(0, 1), epochs=6, batch_size=4,
                       learning_rate=0.5, schedule="plateau", plateau_patience=1,

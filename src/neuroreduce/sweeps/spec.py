@@ -58,7 +58,7 @@ SEARCHABLE: tuple[str, ...] = (
     "model", "hidden", "learning_rate", "batch_size", "epochs", "loss", "early_stopping_patience",
     "optimizer", "weight_decay", "schedule", "plateau_patience", "plateau_factor", "clip_norm",
     "window_ms", "burn_in_ms", "teacher_forcing_interval", "warmup_ms", "forcing", "gtf_alpha",
-    "gtf_alpha_end", "min_learning_rate",
+    "gtf_alpha_end", "min_learning_rate", "windows_per_trial",
 )
 #: TrainConfig fields that may be fixed in ``[train]`` (seeds come from ``seeds_per_trial``).
 FIXED: tuple[str, ...] = (*SEARCHABLE, "checkpoint_every", "threads", "engine", "model_options",
@@ -66,7 +66,7 @@ FIXED: tuple[str, ...] = (*SEARCHABLE, "checkpoint_every", "threads", "engine", 
 #: Searched fields that are names (choices only) and integers (integer ranges only).
 _NAMES = ("model", "loss", "optimizer", "schedule", "forcing")
 _INTEGERS = ("hidden", "batch_size", "epochs", "early_stopping_patience", "plateau_patience",
-             "teacher_forcing_interval")
+             "teacher_forcing_interval", "windows_per_trial")
 OPTION_PREFIX = "model_options."
 SAMPLERS: tuple[str, ...] = ("tpe", "random")
 PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")

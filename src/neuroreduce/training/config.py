@@ -24,6 +24,7 @@ _NEW_FIELDS_DEFAULTS: dict[str, Any] = {
     "plateau_factor": 0.25, "clip_norm": None, "window_ms": None, "burn_in_ms": 0.0,
     "teacher_forcing_interval": None, "warmup_ms": None, "forcing": "sparse", "gtf_alpha": 0.1,
     "gtf_alpha_end": None, "betas": (0.9, 0.999), "min_learning_rate": 0.0,
+    "windows_per_trial": 1,
 }
 
 #: Teacher-forcing schemes (families with a ``forcing`` argument, e.g. ``plrnn``).
@@ -93,6 +94,10 @@ class TrainConfig:
         window_ms: Train on random windows of this length (ms) of every trial instead of whole
             trials (``None``); validation always uses whole trials.
         burn_in_ms: The first part of each training window that is run but not scored.
+        windows_per_trial: With ``window_ms``: windows drawn from every training trial per
+            epoch (each pass over the trials in a fresh random order), so an epoch of long
+            trials covers them (e.g. 12 windows of 500 ms for 6 s trials) before the next
+            validation; 1 by default.
         teacher_forcing_interval: Sparse teacher forcing (families with a ``forcing``
             argument, e.g. ``plrnn``): every this many steps the latent state is set from the
             observed targets during training; ``None``: free-running training (with
@@ -139,6 +144,7 @@ class TrainConfig:
     gtf_alpha_end: float | None = None
     betas: tuple[float, float] = (0.9, 0.999)
     min_learning_rate: float = 0.0
+    windows_per_trial: int = 1
 
     def __post_init__(self) -> None:
         if self.model not in list_models():
@@ -233,6 +239,10 @@ class TrainConfig:
                 raise ConfigError(f"TrainConfig.{name} must be a number > 0 or None, got {v!r}")
         if self.window_ms is None and self.burn_in_ms:
             raise ConfigError("TrainConfig.burn_in_ms needs window_ms (training windows)")
+        _positive_int("windows_per_trial", self.windows_per_trial)
+        if self.window_ms is None and self.windows_per_trial != 1:
+            raise ConfigError("TrainConfig.windows_per_trial needs window_ms (training "
+                              "windows); without windows every epoch sees each trial once")
         if self.window_ms is not None and self.burn_in_ms >= self.window_ms:
             raise ConfigError(f"burn_in_ms {self.burn_in_ms} must be shorter than window_ms "
                               f"{self.window_ms}")

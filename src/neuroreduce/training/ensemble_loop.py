@@ -202,8 +202,13 @@ class EnsembleLoop:
 
     def run_epoch(self) -> EpochReport:
         cfg = self.config
-        n = self.data.n_train
-        order = np.stack([rng.permutation(n) for rng in self.rngs])
+        # each trial `windows_per_trial` times per epoch (in fresh random orders), one window
+        # each; one permutation per member and epoch when it is 1 (the random streams of older
+        # runs are unchanged)
+        k = cfg.windows_per_trial
+        order = np.stack([np.concatenate([rng.permutation(self.data.n_train)
+                                          for _ in range(k)]) for rng in self.rngs])
+        n = order.shape[1]
         if cfg.schedule != "none":
             parts.set_epoch_lr(self.optimizer, schedule=cfg.schedule,
                               base_lr=cfg.effective_learning_rate, epoch=self.epoch,
