@@ -149,6 +149,8 @@ def test_cli_tiny_run_layout(morphology, tmp_path):
     prov = ds.provenance
     assert prov["n_exc_synapses"] == 4 and len(prov["morphology_sha256"]) == 64
     assert set(prov["mechanisms_sha256"]) >= {"NaTa_t.mod", "AmpaNmda.mod", "GabaA.mod"}
+    assert prov["neuron_cost_trials"] == 3 and prov["neuron_s_per_simulated_s"] > 0
+    assert prov["neuron_cpu_s_per_simulated_s"] > 0
     # excitation depolarises the soma above rest
     assert raw.max() > prov["cell"]["rest_soma_v_mv"] + 0.5
     assert not any(p.name.startswith(".l5pc") for p in tmp_path.iterdir())  # chunks removed

@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -309,6 +310,7 @@ def assemble(spec: L5PCSpec, trials: list[dict[str, Any]], *, split_seed: int = 
     }
     if trials_simulated is not None:
         provenance["trials_simulated"] = trials_simulated
+    provenance.update(_cost(trials, spec.duration_ms))
     split = make_splits(families, seed=split_seed) if n >= 3 else np.zeros(n, np.int8)
     return Dataset(
         inputs=np.zeros((n, n_time, 0), np.float32),
@@ -317,6 +319,18 @@ def assemble(spec: L5PCSpec, trials: list[dict[str, Any]], *, split_seed: int = 
         families=families, stimulus_params=tuple(params), split=split,
         provenance=provenance, fields=tuple(fields),
     )
+
+
+def _cost(trials: list[dict[str, Any]], duration_ms: float) -> dict[str, Any]:
+    """NEURON's wall and CPU seconds per simulated second over the trials that recorded them
+    (one trial's run, without building the cell; chunks of older versions have none)."""
+    timed = [t for t in trials if "run_wall_s" in t]
+    if not timed:
+        return {}
+    simulated_s = len(timed) * duration_ms / 1000.0
+    return {"neuron_s_per_simulated_s": sum(float(t["run_wall_s"]) for t in timed) / simulated_s,
+            "neuron_cpu_s_per_simulated_s": sum(float(t["run_cpu_s"]) for t in timed)
+            / simulated_s, "neuron_cost_trials": len(timed)}
 
 
 def _neuron_version() -> str:
@@ -387,9 +401,12 @@ def simulate_trial(spec: L5PCSpec, trial: int) -> dict[str, Any]:
             "n_channels, nseg_rule or max_channels so that they agree")
     times, channels, _ = draw_trial(spec.inputs, n_channels=runner.n_channels,
                                     duration_ms=spec.duration_ms, seed=spec.seed, trial=trial)
+    wall, cpu = time.perf_counter(), time.process_time()
     result = runner.run(times, channels, duration_ms=spec.duration_ms, trial=trial)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     record: dict[str, Any] = {"soma_v": result.soma_v, "spike_times_ms": result.spike_times_ms,
-                              "n_channels": runner.n_channels, "cell": runner.provenance()}
+                              "n_channels": runner.n_channels, "cell": runner.provenance(),
+                              "run_wall_s": wall, "run_cpu_s": cpu}
     if result.dend_v is not None:
         record["dend_v"] = result.dend_v.astype(np.float32)
     return record

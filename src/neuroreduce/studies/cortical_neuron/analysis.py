@@ -32,13 +32,16 @@ CONTRAST_MARGIN = 0.005
 
 
 def model_label(model: str, options: Mapping[str, Any], hidden: int) -> str:
-    """A short architecture label, e.g. ``"LSTM 8-4-2"``, ``"Branch-ELM d_m=4"``, ``"TCN 4x3"``."""
+    """A short architecture label, e.g. ``"LSTM 8-4-2"``, ``"Branch-ELM d_m=4"``, ``"TCN 4x3"``;
+    a Branch-ELM whose branches keep excitatory and inhibitory inputs apart (no interleaving,
+    unlike Spieler's NeuronIO models) is marked ``E|I``."""
     if model == "stacked_rnn":
         sizes = options.get("sizes") or [hidden] * int(options.get("layers", 2))
         return f"{str(options.get('cell', 'lstm')).upper()} {'-'.join(map(str, sizes))}"
     if model == "elm":
-        kind = "Branch-ELM" if options.get("branches") else "ELM"
-        return f"{kind} d_m={hidden}"
+        if not options.get("branches"):
+            return f"ELM d_m={hidden}"
+        return f"Branch-ELM d_m={hidden}" + ("" if options.get("interleave") else " E|I")
     if model == "tcn":
         return f"TCN {hidden}ch x{options.get('layers', 4)}"
     if model == "glm":
