@@ -70,7 +70,15 @@ def test_reduced_and_tiny_files_load() -> None:
     assert {"stacked_rnn", "tcn", "elm", "glm"} <= models
     assert len(load_experiment(GRID / "tiny.toml").cells) == 4
     l5pc = load_experiment(GRID / "l5pc.toml")  # datasets are files simulated beforehand
-    assert {c.dataset for c in l5pc.cells} == {"nmda", "ampa_only"}
+    assert {c.dataset for c in l5pc.cells} == {"nmda", "nmda_n16", "nmda_n32", "ampa_only"}
+    assert l5pc.datasets["nmda_n16"].train_trials == 16
+    # every block makes 256 training windows per epoch (same optimiser steps per data size)
+    sizes = {"nmda": 64, "nmda_n16": 16, "nmda_n32": 32, "ampa_only": 32}
+    from neuroreduce.models.registry import get_family
+
+    for c in l5pc.cells:
+        if get_family(c.model).fit is None:  # gradient-trained (the GLM is fitted in one go)
+            assert c.config.windows_per_trial * sizes[c.dataset] == 256, c.key
 
 
 def test_threshold_precision_closed_form() -> None:
@@ -195,3 +203,17 @@ def test_neuronio_speed_rows_and_missing_morphology(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(speed, "_morphology", lambda: None)
     missing = speed.neuron_cost()
     assert missing["available"] is False and "morphology" in missing["why"]
+
+
+def test_speed_ratio_prefers_neuron_measured_in_the_same_run() -> None:
+    from neuroreduce.studies.cortical_neuron.conclusions import _neuron_for
+
+    result = {"neuron_measured": {"available": True, "dt_ms": 0.05, "duration_ms": 500.0,
+                                  "wall_s_per_simulated_s": 4.5},
+              "datasets": {"nmda": {"neuron_dt_ms": 0.05}, "fine": {"neuron_dt_ms": 0.025},
+                           "toy": {"neuron_dt_ms": None}}}
+    costs = {"nmda": 13.0, "fine": 30.0}
+    assert _neuron_for(result, "nmda", costs)[0] == 4.5  # same step: this run's measurement
+    value, source = _neuron_for(result, "fine", costs)  # other step: the dataset's own cost
+    assert value == 30.0 and "dataset" in source
+    assert _neuron_for(result, "toy", {}) == (None, "")

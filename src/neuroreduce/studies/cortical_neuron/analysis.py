@@ -204,6 +204,8 @@ def cortical_analysis(ctx: StudyContext) -> dict[str, Any] | None:
                          if any(f.spec.name == "synapses" for f in d.fields) else d.n_inputs,
                          "spike_rate_hz": float(np.mean(d.field("spikes").values) * 1000.0
                                                 / d.dt_ms),
+                         "neuron_dt_ms": (d.provenance or {}).get("dt_ms")
+                         if (d.provenance or {}).get("generator") == "l5pc" else None,
                          "generator": (d.provenance or {}).get("generator")
                          or (d.provenance or {}).get("simulator")
                          or (d.provenance or {}).get("importer")}
