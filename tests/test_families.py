@@ -6,6 +6,7 @@ non-causal control (a centred convolution) proves the causality check can fail.
 
 from __future__ import annotations
 
+import dataclasses
 from types import ModuleType
 
 import pytest
@@ -14,6 +15,7 @@ from torch import nn
 
 from neuroreduce.errors import ConfigError
 from neuroreduce.models import elm, mlp, plrnn, stacked_rnn, tcn
+from neuroreduce.models.registry import Family
 from neuroreduce.models.rnn import count_parameters
 
 N_IN, N_OUT = 4, 2
@@ -247,7 +249,8 @@ def test_plrnn_sparse_teacher_forcing_trains() -> None:
 def test_family_records_can_be_registered() -> None:
     for family in (tcn, mlp, elm, stacked_rnn, plrnn):
         record = family.FAMILY
-        assert set(record) == {"name", "description", "config", "build"}
+        assert {"name", "description", "config", "build"} <= set(record)
+        assert set(record) <= {f.name for f in dataclasses.fields(Family)}
         model = record["build"](record["config"](), n_inputs=N_IN, n_outputs=N_OUT)
         assert record["config"]().hidden >= 1 and count_parameters(model) > 0
 
