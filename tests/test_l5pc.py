@@ -219,6 +219,49 @@ def test_ampa_only_variant_differs(morphology):
 
 # ----------------------------------------------------------------------------- slow
 @pytest.mark.slow
+def test_generation_killed_with_sigkill_resumes_and_equals_serial(morphology, tmp_path):
+    """A real kill: the CLI process is SIGKILLed after some trials were written; the rerun
+    simulates only the missing trials, and the dataset equals an uninterrupted serial run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from neuroreduce.datasets.io import load_dataset
+    from neuroreduce.simulators.l5pc.generate import chunk_folder, generate
+
+    spec = _tiny(morphology, duration_ms=200.0)
+    out = tmp_path / "killed.h5"
+    args = [sys.executable, "-m", "neuroreduce.cli", "simulate", "l5pc", "--trials", "40",
+            "--duration-ms", "200", "--dt", "0.1", "-o", str(out),
+            "--option", f"morphology={morphology}", "--option", "max_channels=4",
+            "--option", "exc_rate_range_hz=[150,250]", "--option", "inh_rate_range_hz=[20,40]"]
+    folder = chunk_folder(spec, out)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list(folder.glob("trial_*.npz"))) >= 3:
+            break
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.skip("generation finished before it could be killed (machine too fast)")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    done = len(list(folder.glob("trial_*.npz")))
+    assert 3 <= done < 40 and not out.exists()  # killed mid-way: nothing half-written
+    for chunk in folder.glob("trial_*.npz"):  # written atomically: none is truncated
+        with np.load(chunk, allow_pickle=False) as data:
+            assert data["soma_v"].size > 0
+    resumed = generate(spec, 40, out=out, progress=False)
+    assert resumed.provenance["trials_simulated"] == 40 - done
+    serial = generate(spec, 40, out=tmp_path / "serial.h5", progress=False)
+    np.testing.assert_array_equal(load_dataset(out).outputs, serial.outputs)
+    np.testing.assert_array_equal(resumed.field("spikes").values, serial.field("spikes").values)
+
+
+@pytest.mark.slow
 def test_two_workers_equal_serial(morphology, tmp_path):
     from neuroreduce.execution import Backend
     from neuroreduce.simulators.l5pc.generate import generate
