@@ -139,6 +139,10 @@ def test_contrast_holds_only_when_ampa_needs_fewer_parameters() -> None:
     nmda[0]["spikes"]["auc"] = 0.98
     assert contrast(nmda + ampa)["holds"] is False
     assert contrast(nmda) is None
+    # NMDA cells trained on more trials than the AMPA-only ones are left out of the comparison
+    more = _rec("n/more-data", 500, 0.999, n=128)
+    c = contrast([*nmda, more, *ampa])
+    assert c["best_nmda"]["key"] != "n/more-data" and c["train_trials"] == [64]
 
 
 def test_data_size_curve_and_extrapolation() -> None:

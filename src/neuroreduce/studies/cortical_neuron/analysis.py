@@ -116,12 +116,17 @@ def smallest_reaching(records: Sequence[Mapping[str, Any]], auc: float) -> Mappi
 def contrast(records: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     """NMDA vs AMPA-only: the best AUC of each cell and the fewest parameters that come within
     :data:`CONTRAST_MARGIN` of the lower of the two bests (so both cells are held to the same
-    bar). ``holds`` (the AMPA-only cell needs a smaller surrogate): its smallest model is
+    bar). Where NMDA cells were trained on as many trials as AMPA-only ones, only those count
+    (``train_trials`` says which sizes were compared). ``holds`` (the AMPA-only cell needs a smaller surrogate): its smallest model is
     smaller; None without both kinds of data."""
     nmda = [r for r in records if not r["ampa_only"] and _auc(r) >= 0]
     ampa = [r for r in records if r["ampa_only"] and _auc(r) >= 0]
     if not nmda or not ampa:
         return None
+    sizes = {r["n_train_trials"] for r in ampa}
+    same_size = [r for r in nmda if r["n_train_trials"] in sizes]
+    if same_size:  # compare at equal training data where the study has it
+        nmda = same_size
     bar = min(_auc(top(nmda, 1)[0]), _auc(top(ampa, 1)[0])) - CONTRAST_MARGIN
     small_n, small_a = smallest_reaching(nmda, bar), smallest_reaching(ampa, bar)
 
@@ -139,7 +144,8 @@ def contrast(records: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
         if twin:
             same[r["label"]] = {"nmda_auc": _auc(r), "ampa_auc": _auc(twin[0]),
                                 "parameters": r["parameters"]}
-    return {"bar_auc": bar, "best_nmda": brief(top(nmda, 1)[0]),
+    return {"bar_auc": bar, "train_trials": sorted({r["n_train_trials"] for r in nmda + ampa}),
+            "best_nmda": brief(top(nmda, 1)[0]),
             "best_ampa": brief(top(ampa, 1)[0]),
             "smallest_nmda": brief(small_n), "smallest_ampa": brief(small_a), "holds": holds,
             "same_architecture": same}

@@ -177,7 +177,9 @@ def claims(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     con = result.get("contrast")
     if con:
         sn, sa = con.get("smallest_nmda"), con.get("smallest_ampa")
-        text = (f"Best test AUC: NMDA cell {_n(con['best_nmda']['auc'])} "
+        trials = "/".join(str(n) for n in con.get("train_trials") or [])
+        text = (f"Training trials compared: {trials or '?'}. "
+                f"Best test AUC: NMDA cell {_n(con['best_nmda']['auc'])} "
                 f"({con['best_nmda']['label']}), AMPA-only cell {_n(con['best_ampa']['auc'])} "
                 f"({con['best_ampa']['label']}). Fewest parameters within {_n(0.005)} of the lower "
                 f"best (AUC >= {_n(con['bar_auc'])}): NMDA "
