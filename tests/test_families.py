@@ -7,6 +7,7 @@ non-causal control (a centred convolution) proves the causality check can fail.
 from __future__ import annotations
 
 import dataclasses
+import math
 from types import ModuleType
 
 import pytest
@@ -295,3 +296,53 @@ def test_family_records_can_be_registered() -> None:
 def test_bad_configs_raise_config_error(make) -> None:
     with pytest.raises(ConfigError):
         make()
+
+
+def test_plain_elm_weights_inputs_elementwise_as_the_branch_matrix_does() -> None:
+    """Plain ELM (one branch per input) skips the diagonal branch matmul: same numbers."""
+    torch.manual_seed(0)
+    model = elm.build(elm.ELMConfig(hidden=4), n_inputs=50, n_outputs=2)
+    with torch.no_grad():
+        model.synapse_weight.uniform_(-0.5, 1.0)  # some synapses clipped to 0 by the ReLU
+    x = (torch.rand(3, 40, 50) < 0.1).float()
+    fast = x * (torch.relu(model.synapse_weight) * model.synapse_valid)
+    assert torch.equal(fast, x @ model.branch_matrix())
+    out = model(x)
+    out.sum().backward()
+    assert out.shape == (3, 40, 2) and model.synapse_weight.grad.abs().sum() > 0
+
+
+def _elm_step_by_step(model: elm.ELM, x: torch.Tensor) -> torch.Tensor:
+    """The ELM equations written per step with plain indexing (the reference of forward)."""
+    cfg = model.config
+    kappa_s = math.exp(-cfg.dt_ms / cfg.tau_syn_ms)
+    kappa_m = torch.exp(-cfg.dt_ms / model.tau_m())
+    drive = x @ model.branch_matrix()
+    b = x.new_zeros(x.shape[0], model.n_branches)
+    m = x.new_zeros(x.shape[0], cfg.hidden)
+    outs = []
+    for t in range(x.shape[1]):
+        b = kappa_s * b + drive[:, t]
+        delta = 1.7159 * torch.tanh(model.mlp(torch.cat([b, kappa_m * m], dim=1)) * (2 / 3))
+        m = kappa_m * m + cfg.update_scale * (1 - kappa_m) * delta
+        outs.append(model.readout(m))
+    return torch.stack(outs, dim=1)
+
+
+@pytest.mark.parametrize("config", [elm.ELMConfig(hidden=3),
+                                    elm.ELMConfig(hidden=3, branches=4, synapses_per_branch=5)])
+def test_elm_forward_and_gradients_match_the_step_by_step_equations(config) -> None:
+    torch.manual_seed(1)
+    model = elm.build(config, n_inputs=16, n_outputs=2)
+    x = (torch.rand(2, 30, 16) < 0.2).float()
+    fast = model(x)
+    (g_fast,) = torch.autograd.grad(fast.square().sum(), [model.synapse_weight])
+    ref = _elm_step_by_step(model, x)
+    (g_ref,) = torch.autograd.grad(ref.square().sum(), [model.synapse_weight])
+    torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(g_fast, g_ref, rtol=1e-4, atol=1e-6)
+    # control: a wrong time constant of the synaptic trace is caught
+    wrong = elm.build(dataclasses.replace(config, tau_syn_ms=config.tau_syn_ms * 2),
+                      n_inputs=16, n_outputs=2)
+    wrong.load_state_dict(model.state_dict())
+    assert not torch.allclose(wrong(x), ref, atol=1e-4)
