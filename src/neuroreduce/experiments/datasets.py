@@ -167,9 +167,7 @@ def keep_training_trials(dataset: Dataset, n: int | None, *, where: str = "datas
     if n > train.size:
         raise ConfigError(f"{where} train_trials = {n}, but the dataset has only {train.size} "
                           "training trials; lower it or use a larger dataset")
-    drop = set(train[n:].tolist())
-    keep = np.array([i for i in range(dataset.n_trials) if i not in drop], dtype=np.int64)
-    out = dataset.select_trials(keep)
+    out = dataset.select_trials(np.setdiff1d(np.arange(dataset.n_trials), train[n:]))
     provenance = {**out.provenance, "train_trials": n,
                   "train_trials_of": int(train.size)}
     return replace(out, provenance=provenance)
@@ -177,9 +175,7 @@ def keep_training_trials(dataset: Dataset, n: int | None, *, where: str = "datas
 
 def _derived(spec: DatasetSpec, full_hash: str) -> Dataset:
     """The ``path`` file of ``spec`` cut to its first ``train_trials`` training trials."""
-    from neuroreduce.datasets.io import load_dataset
-
-    dataset = keep_training_trials(load_dataset(_check_path_dataset(spec)), spec.train_trials,
+    dataset = keep_training_trials(_load_path_dataset(spec), spec.train_trials,
                                    where=f"[datasets.{spec.name}]")
     provenance = {**dataset.provenance, "dataset_name": spec.name,
                   "dataset_spec": spec.to_dict(), "dataset_spec_hash": full_hash,
@@ -348,6 +344,12 @@ def _folder(data_dir: str | Path) -> Path:
 
 
 def _check_path_dataset(spec: DatasetSpec) -> Path:
+    _load_path_dataset(spec)
+    return Path(spec.path or "")
+
+
+def _load_path_dataset(spec: DatasetSpec) -> Dataset:
+    """The ``path`` file of ``spec``, loaded and checked (a train dataset needs a split)."""
     from neuroreduce.datasets.io import load_dataset
 
     path = Path(spec.path or "")
@@ -357,7 +359,7 @@ def _check_path_dataset(spec: DatasetSpec) -> Path:
             f"dataset {path} has no train/valid/test split; import it with a split or set "
             "role = \"test\""
         )
-    return path
+    return dataset
 
 
 def _verified(path: Path, full_hash: str) -> bool:
